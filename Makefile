@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ADDRPORT ?= 127.0.0.1:8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest matrix bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the package metadata changes.
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python -m uvicorn sampleproject.asgi:application --lifespan on \
+		--host $(word 1,$(subst :, ,$(ADDRPORT))) --port $(word 2,$(subst :, ,$(ADDRPORT)))
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	PYTHONDEVMODE=1 $(BIN)/python -m pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+# Python x Django matrix with the pyenv pythons (see tox.ini).
+matrix: $(STAMP)
+	$(BIN)/tox run-parallel --parallel-no-spinner
+
+clean:
+	rm -rf $(VENV) .tox build dist *.egg-info .coverage .mypy_cache .ruff_cache .pytest_cache

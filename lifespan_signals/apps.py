@@ -1,0 +1,20 @@
+"""App config: registers the system checks."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+__all__ = ["LifespanSignalsConfig"]
+
+
+class LifespanSignalsConfig(AppConfig):
+    name = "lifespan_signals"
+    verbose_name = "Lifespan signals"
+
+    def ready(self) -> None:
+        from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
+
+        checks.register(check_settings)
+        checks.register(check_middleware)
+        checks.register(check_asgi_application)

@@ -1,0 +1,94 @@
+"""The ASGI applications: Django's handler, or any ASGI app, that also speak lifespan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django
+from django.core.handlers.asgi import ASGIHandler
+
+from lifespan_signals.lifespan import serve_lifespan
+
+__all__ = [
+    "LifespanASGIHandler",
+    "LifespanMiddleware",
+    "get_asgi_application",
+    "speaks_lifespan",
+]
+
+# Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
+Scope = dict[str, Any]
+ASGIApp = Any
+ASGIReceiveCallable = Any
+ASGISendCallable = Any
+
+
+class _LifespanSupport:
+    """What both applications share: serving lifespan scopes, and state for the others."""
+
+    # The state this app created because the server gave none (Daphne); copied into each scope.
+    _own_state: dict[str, Any] | None = None
+
+    async def _serve_lifespan(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope.get("state") is None:
+            scope = {**scope, "state": {}}
+            self._own_state = scope["state"]
+        try:
+            await serve_lifespan(type(self), scope, receive, send)
+        finally:
+            self._own_state = None
+
+    def _with_state(self, scope: Scope) -> Scope:
+        own = self._own_state
+        if own is None or "state" in scope:
+            return scope
+        # A shallow copy per connection, as servers that support state do.
+        return {**scope, "state": own.copy()}
+
+
+class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
+    """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's."""
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(scope, receive, send)
+        else:
+            await super().__call__(self._with_state(scope), receive, send)
+
+
+class LifespanMiddleware(_LifespanSupport):
+    """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(scope, receive, send)
+        else:
+            await self.app(self._with_state(scope), receive, send)
+
+
+def get_asgi_application() -> LifespanASGIHandler:
+    """Drop-in for ``django.core.asgi.get_asgi_application()`` that also speaks lifespan."""
+    django.setup(set_prefix=False)
+    return LifespanASGIHandler()
+
+
+def speaks_lifespan(app: object) -> bool | None:
+    """Whether ``app`` handles lifespan scopes: True, False, or None when it cannot be told."""
+    if isinstance(app, _LifespanSupport):
+        return True
+    if isinstance(app, ASGIHandler):
+        return False
+    mapping = getattr(app, "application_mapping", None)  # a Channels ProtocolTypeRouter
+    if isinstance(mapping, dict):
+        return "lifespan" in mapping
+    inner = getattr(app, "application", None)  # ASGIStaticFilesHandler and similar wrappers
+    return None if inner is None else speaks_lifespan(inner)

@@ -1,0 +1,153 @@
+"""The lifespan state machine: the ASGI lifespan protocol driving resources and signals."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
+
+from lifespan_signals import state as _state
+from lifespan_signals.conf import settings
+from lifespan_signals.dispatch import Budget, Failure, send_signal
+from lifespan_signals.resources import Entered, enter_resources, exit_resources
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+
+__all__ = ["Lifespan", "LifespanProtocolError", "serve_lifespan"]
+
+logger = logging.getLogger("lifespan_signals.lifespan")
+
+
+class LifespanProtocolError(RuntimeError):
+    """The server sent lifespan messages that break the ASGI lifespan protocol."""
+
+
+class Lifespan:
+    """One lifespan: startup and shutdown of the resources and signals around one state dict."""
+
+    def __init__(self, sender: type[Any], scope: LifespanScope, state: dict[str, Any]) -> None:
+        self.sender = sender
+        self.scope = scope
+        self.state = state
+        self._entered: Entered = []
+        self._snapshot: dict[str, Any] = {}
+
+    async def startup(self) -> str | None:
+        """Enter resources, send ``asgi_startup``; on failure shut down and return the report."""
+        started = time.perf_counter()
+        _state._enter(self.state)
+        count = 0
+        try:
+            budget = Budget("LIFESPAN_SIGNALS_STARTUP_TIMEOUT", settings.STARTUP_TIMEOUT)
+            failure = await enter_resources(self.state, budget, self._entered)
+            failures = [failure] if failure else []
+            if not failures:
+                count, failures = await send_signal(
+                    asgi_startup, self.sender, budget, "asgi_startup", **self._named()
+                )
+        except Exception as exc:  # a bad setting, say: fail startup rather than serve without it
+            failures = [Failure.from_exception("lifespan startup", exc)]
+        if failures:
+            report = _report("startup", failures)
+            logger.error("%s", report)
+            shutdown_report = await self.shutdown()
+            return report if shutdown_report is None else f"{report}\n\n{shutdown_report}"
+        self._snapshot = dict(self.state)
+        logger.info(
+            "Lifespan startup complete: %d asgi_startup receivers, %d resources in %.1f ms",
+            count,
+            len(self._entered),
+            (time.perf_counter() - started) * 1000,
+        )
+        return None
+
+    async def shutdown(self) -> str | None:
+        """Send ``asgi_shutdown``, exit resources; return the failure report, if any."""
+        started = time.perf_counter()
+        # Servers may empty their state dict before shutdown (granian does): give receivers back
+        # what startup put there, so they can close it.
+        for key, value in self._snapshot.items():
+            self.state.setdefault(key, value)
+        count = 0
+        try:
+            budget = Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", settings.SHUTDOWN_TIMEOUT)
+            count, failures = await send_signal(
+                asgi_shutdown, self.sender, budget, "asgi_shutdown", **self._named()
+            )
+            failures += await exit_resources(self._entered, budget)
+        except Exception as exc:
+            failures = [Failure.from_exception("lifespan shutdown", exc)]
+        finally:
+            self._entered = []
+            _state._exit(self.state)
+        if failures:
+            report = _report("shutdown", failures)
+            logger.error("%s", report)
+            return report
+        logger.info(
+            "Lifespan shutdown complete: %d asgi_shutdown receivers in %.1f ms",
+            count,
+            (time.perf_counter() - started) * 1000,
+        )
+        return None
+
+    def _named(self) -> dict[str, Any]:
+        return {"scope": self.scope, "state": self.state}
+
+
+def _report(phase: str, failures: list[Failure]) -> str:
+    noun = "failure" if len(failures) == 1 else "failures"
+    details = "\n\n".join(str(failure) for failure in failures)
+    return f"Lifespan {phase} failed ({len(failures)} {noun}):\n\n{details}"
+
+
+async def serve_lifespan(
+    sender: type[Any],
+    scope: Any,
+    receive: ASGIReceiveCallable,
+    send: ASGISendCallable,
+) -> None:
+    """Speak the ASGI lifespan protocol for ``sender`` until shutdown (``scope["state"]`` set).
+
+    A failure is sent to the server as ``*.failed``; if the server's ``send()`` raises on that
+    (hypercorn does, to stop itself), its exception propagates untouched.
+    """
+    lifespan = Lifespan(sender, scope, scope["state"])
+    running = False
+    try:
+        while True:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "lifespan.startup" and not running:
+                report = await lifespan.startup()
+                if report is not None:
+                    await send({"type": "lifespan.startup.failed", "message": report})
+                    return
+                running = True
+                await send({"type": "lifespan.startup.complete"})
+            elif kind == "lifespan.shutdown" and running:
+                running = False
+                report = await lifespan.shutdown()
+                if report is not None:
+                    await send({"type": "lifespan.shutdown.failed", "message": report})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+            else:
+                raise LifespanProtocolError(_unexpected(kind, running))
+    finally:
+        if running:  # the server left (an error, a cancellation) without shutdown: close anyway
+            await lifespan.shutdown()
+
+
+def _unexpected(kind: object, running: bool) -> str:
+    if kind == "lifespan.startup":
+        return (
+            "Received 'lifespan.startup' twice in one lifespan scope. A lifespan scope starts up "
+            "once; start a new scope for a new cycle."
+        )
+    if kind == "lifespan.shutdown":
+        return "Received 'lifespan.shutdown' before 'lifespan.startup' completed."
+    expected = "'lifespan.shutdown'" if running else "'lifespan.startup'"
+    return f"Unknown lifespan message type {kind!r}; expected {expected}."

@@ -1,0 +1,96 @@
+"""The shop app opens one aiohttp session and one httpx client per process, at ASGI startup."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import httpx
+from django.apps import AppConfig
+
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+
+
+@dataclass
+class ClientStats:
+    """Traffic through one shared client since startup."""
+
+    requests: int = 0
+    new_connections: int = 0
+
+    @property
+    def reused_connections(self) -> int:
+        return max(self.requests - self.new_connections, 0)
+
+
+@dataclass
+class ShopStats:
+    """Kept in the lifespan state as ``state["stats"]``; shared by every request of the process."""
+
+    pid: int = field(default_factory=os.getpid)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    aiohttp: ClientStats = field(default_factory=ClientStats)
+    httpx: ClientStats = field(default_factory=ClientStats)
+
+
+def _aiohttp_trace(stats: ClientStats) -> aiohttp.TraceConfig:
+    async def on_request_start(
+        session: aiohttp.ClientSession, ctx: SimpleNamespace, params: Any
+    ) -> None:
+        stats.requests += 1
+
+    async def on_connection_create_end(
+        session: aiohttp.ClientSession, ctx: SimpleNamespace, params: Any
+    ) -> None:
+        stats.new_connections += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    trace.on_connection_create_end.append(on_connection_create_end)
+    return trace
+
+
+def _httpx_request_hook(stats: ClientStats) -> Any:
+    # httpcore reports "connection.connect_tcp.*" through the "trace" extension only when it
+    # opens a new connection; a request served on a pooled connection reports none.
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stats.new_connections += 1
+
+    async def on_request(request: httpx.Request) -> None:
+        stats.requests += 1
+        request.extensions["trace"] = trace
+
+    return on_request
+
+
+async def open_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
+    """asgi_startup receiver: runs on the server's event loop, where the clients must be created."""
+    stats = ShopStats()
+    state["stats"] = stats
+    # Store each client as soon as it exists: close_clients() must find it if a later step fails.
+    state["aiohttp"] = aiohttp.ClientSession(trace_configs=[_aiohttp_trace(stats.aiohttp)])
+    state["httpx"] = httpx.AsyncClient(event_hooks={"request": [_httpx_request_hook(stats.httpx)]})
+
+
+async def close_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
+    """asgi_shutdown receiver. Also sent after a failed startup: the state may be partly filled."""
+    if "aiohttp" in state:
+        await state["aiohttp"].close()
+    if "httpx" in state:
+        await state["httpx"].aclose()
+
+
+class ShopConfig(AppConfig):
+    name = "sampleproject.shop"
+    label = "shop"
+    verbose_name = "Shop"
+
+    def ready(self) -> None:
+        asgi_startup.connect(open_clients, dispatch_uid="sampleproject.shop.open_clients")
+        asgi_shutdown.connect(close_clients, dispatch_uid="sampleproject.shop.close_clients")

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tests.serverapp import views
+
+urlpatterns = [
+    path("", views.index),
+    path("health/", views.health),
+]

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import os
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+async def index(request: HttpRequest) -> JsonResponse:
+    """Which clients this request sees, and which state keys, in which process."""
+    state = request.state  # type: ignore[attr-defined]
+    session, client = state["aiohttp"], state["httpx"]
+    keys = sorted(state)
+    # Written after reading the keys: the next request must not see it (state is copied per request).
+    state[f"req-{uuid.uuid4().hex}"] = 1
+    return JsonResponse(
+        {
+            "pid": os.getpid(),
+            "aiohttp": id(session),
+            "httpx": id(client),
+            "aiohttp_closed": session.closed,
+            "httpx_closed": client.is_closed,
+            "state_keys": keys,
+        }
+    )
+
+
+async def health(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")

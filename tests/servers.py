@@ -1,0 +1,210 @@
+"""Run real servers as subprocesses for tests: a free port, readiness polling, clean teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from http.client import HTTPException
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# No proxies from the environment: the servers under test are on 127.0.0.1.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """GET ``url`` on a new connection; return the status and body (also for error statuses)."""
+    try:
+        with _opener.open(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    """GET ``url`` and decode its JSON body; fail unless the status is 200."""
+    status, body = http_get(url, timeout)
+    assert status == 200, f"GET {url} returned {status}: {body[:2000]!r}"
+    return json.loads(body)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON-lines events file written by the server processes (empty if none yet)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
+        time.sleep(0.05)
+
+
+class ServerProcess:
+    """A server command run in its own process group, output captured to files.
+
+    Use as a context manager: leaving it always kills the whole process group (workers
+    included), also when the test failed. ``stop()`` is the graceful way out.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        settings: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.args = list(args)
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
+            "DJANGO_SETTINGS_MODULE": settings,
+            "PYTHONDEVMODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._captured: dict[str, str] = {}  # the output, once the temporary files are gone
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> ServerProcess:
+        assert self._proc is None, "already started"
+        self._tmp = tempfile.TemporaryDirectory(prefix="server-")
+        with open(self._path("stdout"), "wb") as out, open(self._path("stderr"), "wb") as err:
+            self._proc = subprocess.Popen(
+                self.args,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # own process group: teardown can kill the workers too
+            )
+        return self
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def wait_ready(self, url: str, timeout: float = 20.0) -> None:
+        """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._popen.poll() is not None:
+                self._fail(f"exited with code {self._popen.returncode} before {url} answered")
+            try:
+                status, _ = http_get(url, timeout=1.0)
+            except (OSError, HTTPException):
+                status = None
+            if status == 200:
+                return
+            if time.monotonic() > deadline:
+                self._fail(f"did not answer {url} with 200 within {timeout} s (last: {status})")
+            time.sleep(0.05)
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        """Wait for the server to exit on its own; return its exit code."""
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._fail(f"still running after {timeout} s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send ``sig`` to the main process (not the group) and wait for it to exit.
+
+        Returns the exit code as ``Popen.returncode`` gives it: negative for death by signal.
+        """
+        if self._popen.poll() is None:
+            self._popen.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def kill(self) -> None:
+        """Kill the whole process group and clean up; safe to call more than once."""
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is gone already
+            self._proc.wait()
+        if self._tmp is not None:
+            self._captured = {name: self._read(name) for name in ("stdout", "stderr")}
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # -- output --------------------------------------------------------------------------
+
+    def stdout(self) -> str:
+        return self._read("stdout")
+
+    def stderr(self) -> str:
+        return self._read("stderr")
+
+    def output(self) -> str:
+        """Everything the server wrote so far: stdout, then stderr."""
+        return self.stdout() + self.stderr()
+
+    # -- internals -----------------------------------------------------------------------
+
+    @property
+    def _popen(self) -> subprocess.Popen[bytes]:
+        assert self._proc is not None, "not started"
+        return self._proc
+
+    def _path(self, name: str) -> Path:
+        assert self._tmp is not None
+        return Path(self._tmp.name) / f"{name}.log"
+
+    def _read(self, name: str) -> str:
+        if self._tmp is None:
+            return self._captured.get(name, "")
+        return self._path(name).read_bytes().decode(errors="replace")
+
+    def _fail(self, problem: str) -> NoReturn:
+        raise AssertionError(
+            f"Server {' '.join(self.args)!r} {problem}.\n--- output ---\n{self.output()}"
+        )
