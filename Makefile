@@ -35,9 +35,10 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-# Python x Django matrix with the pyenv pythons (see tox.ini).
+# Python x Django matrix (see tox.ini), with the pyenv pythons on PATH when pyenv has them.
+PYENV_BINS := $(shell ls -d $(HOME)/.pyenv/versions/3.1[0-3].*/bin 2>/dev/null | tr '\n' ':')
 matrix: $(STAMP)
-	$(BIN)/tox run-parallel --parallel-no-spinner
+	PATH="$(PYENV_BINS)$$PATH" $(BIN)/tox run
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info .coverage .mypy_cache .ruff_cache .pytest_cache

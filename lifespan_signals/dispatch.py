@@ -119,6 +119,7 @@ async def send_signal(
     receivers: list[Callable[..., Any]] = [*sync_receivers, *async_receivers]
     failures: dict[int, Failure] = {}
     sync_done = 0  # how many sync receivers have finished, for timeout reports
+    abandoned = False  # time is up: the sync worker starts no further receiver
 
     def failed(index: int, exc: Exception) -> None:
         failures[index] = Failure.from_exception(dotted_name(receivers[index]), exc)
@@ -134,6 +135,8 @@ async def send_signal(
     def run_sync() -> None:
         nonlocal sync_done
         for index, receiver in enumerate(sync_receivers):
+            if abandoned:
+                return
             started = time.perf_counter()
             try:
                 receiver(signal=signal, sender=sender, **named)
@@ -164,6 +167,7 @@ async def send_signal(
         for task in tasks:
             task.cancel()
         raise
+    abandoned = bool(pending)
     for task in pending:
         task.cancel()
     for task in pending:

@@ -55,10 +55,10 @@ class Lifespan:
             return report if shutdown_report is None else f"{report}\n\n{shutdown_report}"
         self._snapshot = dict(self.state)
         logger.info(
-            "Lifespan startup complete: %d asgi_startup receivers, %d resources in %.1f ms",
+            "Lifespan startup complete in %.1f ms (asgi_startup receivers: %d, resources: %d)",
+            (time.perf_counter() - started) * 1000,
             count,
             len(self._entered),
-            (time.perf_counter() - started) * 1000,
         )
         return None
 
@@ -69,7 +69,7 @@ class Lifespan:
         # what startup put there, so they can close it.
         for key, value in self._snapshot.items():
             self.state.setdefault(key, value)
-        count = 0
+        count, resources = 0, len(self._entered)
         try:
             budget = Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", settings.SHUTDOWN_TIMEOUT)
             count, failures = await send_signal(
@@ -86,9 +86,10 @@ class Lifespan:
             logger.error("%s", report)
             return report
         logger.info(
-            "Lifespan shutdown complete: %d asgi_shutdown receivers in %.1f ms",
-            count,
+            "Lifespan shutdown complete in %.1f ms (asgi_shutdown receivers: %d, resources: %d)",
             (time.perf_counter() - started) * 1000,
+            count,
+            resources,
         )
         return None
 

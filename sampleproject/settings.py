@@ -74,10 +74,13 @@ STATIC_URL = "static/"
 # Simulated latency (seconds) of each demo "microservice" under /services/.
 SAMPLE_SERVICE_LATENCY = float(os.environ.get("SAMPLE_SERVICE_LATENCY", "0.03"))
 
-# Show lifespan_signals' startup/shutdown summary lines on the console.
+# Show the lifespan on the console: lifespan_signals' summary lines and the shop's clients.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"lifespan_signals": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "lifespan_signals": {"handlers": ["console"], "level": "INFO"},
+        "sampleproject": {"handlers": ["console"], "level": "INFO"},
+    },
 }

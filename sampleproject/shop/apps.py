@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ import httpx
 from django.apps import AppConfig
 
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,14 +79,21 @@ async def open_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> Non
     # Store each client as soon as it exists: close_clients() must find it if a later step fails.
     state["aiohttp"] = aiohttp.ClientSession(trace_configs=[_aiohttp_trace(stats.aiohttp)])
     state["httpx"] = httpx.AsyncClient(event_hooks={"request": [_httpx_request_hook(stats.httpx)]})
+    logger.info(
+        "Opened aiohttp.ClientSession id=%d and httpx.AsyncClient id=%d",
+        id(state["aiohttp"]),
+        id(state["httpx"]),
+    )
 
 
 async def close_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
     """asgi_shutdown receiver. Also sent after a failed startup: the state may be partly filled."""
     if "aiohttp" in state:
         await state["aiohttp"].close()
+        logger.info("Closed aiohttp.ClientSession id=%d", id(state["aiohttp"]))
     if "httpx" in state:
         await state["httpx"].aclose()
+        logger.info("Closed httpx.AsyncClient id=%d", id(state["httpx"]))
 
 
 class ShopConfig(AppConfig):

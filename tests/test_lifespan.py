@@ -1,0 +1,388 @@
+"""The lifespan protocol, in process, message by message (asgiref ApplicationCommunicator)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from django.test import SimpleTestCase, override_settings
+
+from lifespan_signals import get_state
+from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
+from lifespan_signals.lifespan import LifespanProtocolError
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.state import LifespanNotStarted
+from tests.utils import LIFESPAN_SCOPE, Lifespan, connected
+
+COMPLETE = {"type": "lifespan.startup.complete"}
+SHUT = {"type": "lifespan.shutdown.complete"}
+
+
+async def open_client(sender, *, state, **kwargs):
+    state["client"] = object()
+
+
+async def boom(sender, **kwargs):
+    raise RuntimeError("boom")
+
+
+def sync_boom(sender, **kwargs):
+    raise ValueError("sync boom")
+
+
+class StartupTests(SimpleTestCase):
+    async def test_receivers_get_sender_scope_and_state(self):
+        calls = []
+
+        async def receiver(sender, *, scope, state, **kwargs):
+            calls.append((sender, scope["type"], state))
+
+        state = {}
+        with connected(asgi_startup, receiver):
+            self.assertEqual(await Lifespan(get_asgi_application(), state).startup(), COMPLETE)
+        self.assertEqual(calls, [(LifespanASGIHandler, "lifespan", state)])
+
+    async def test_async_receivers_run_on_the_loop_sync_ones_in_a_thread(self):
+        seen = {}
+
+        async def on_loop(sender, **kwargs):
+            seen["async"] = asyncio.get_running_loop()
+
+        def in_thread(sender, **kwargs):
+            seen["sync_thread"] = threading.current_thread()
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                seen["sync_loop"] = None
+
+        with connected(asgi_startup, on_loop, in_thread):
+            await Lifespan(get_asgi_application(), {}).startup()
+        self.assertIs(seen["async"], asyncio.get_running_loop())
+        self.assertIsNot(seen["sync_thread"], threading.current_thread())
+        self.assertIsNone(seen["sync_loop"])
+
+    async def test_async_receivers_run_concurrently(self):
+        async def slow(sender, **kwargs):
+            await asyncio.sleep(0.2)
+
+        receivers = [_copy_async(slow) for _ in range(10)]
+        started = time.perf_counter()
+        with connected(asgi_startup, *receivers):
+            self.assertEqual(await Lifespan(get_asgi_application(), {}).startup(), COMPLETE)
+        self.assertLess(time.perf_counter() - started, 1.0)
+
+    async def test_every_receiver_runs_and_each_failure_is_named(self):
+        ran = []
+
+        async def healthy(sender, **kwargs):
+            ran.append("async")
+
+        def healthy_sync(sender, **kwargs):
+            ran.append("sync")
+
+        closed = []
+
+        async def close(sender, *, state, **kwargs):
+            closed.append(dict(state))
+
+        with (
+            connected(asgi_startup, boom, healthy, sync_boom, healthy_sync, open_client),
+            connected(asgi_shutdown, close),
+            self.assertLogs("lifespan_signals.lifespan", "ERROR") as logs,
+        ):
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        self.assertEqual(message["type"], "lifespan.startup.failed")
+        text = message["message"]
+        self.assertIn("Lifespan startup failed (2 failures):", text)
+        self.assertIn("tests.test_lifespan.boom raised RuntimeError: boom", text)
+        self.assertIn("tests.test_lifespan.sync_boom raised ValueError: sync boom", text)
+        self.assertIn("Traceback (most recent call last):", text)
+        self.assertIn('raise RuntimeError("boom")', text)
+        self.assertCountEqual(ran, ["async", "sync"])
+        # shutdown ran, with what the healthy receivers opened
+        self.assertEqual(len(closed), 1)
+        self.assertIn("client", closed[0])
+        self.assertIn("tests.test_lifespan.boom raised RuntimeError", logs.output[0])
+
+    async def test_exception_without_message_still_says_what_it_is(self):
+        async def bare(sender, **kwargs):
+            raise RuntimeError()
+
+        with connected(asgi_startup, bare), self.assertLogs("lifespan_signals", "ERROR"):
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        self.assertIn(
+            "test_exception_without_message_still_says_what_it_is.<locals>.bare "
+            "raised RuntimeError\n",
+            message["message"],
+        )
+
+    async def test_bound_method_and_callable_object_names(self):
+        class Opener:
+            async def open(self, sender, **kwargs):
+                raise KeyError("k")
+
+        opener = Opener()
+        with connected(asgi_startup, opener.open), self.assertLogs("lifespan_signals", "ERROR"):
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        self.assertIn(".<locals>.Opener.open raised KeyError: 'k'", message["message"])
+
+    async def test_logs_info_on_completion_and_debug_per_receiver(self):
+        with (
+            connected(asgi_startup, open_client),
+            self.assertLogs("lifespan_signals", "DEBUG") as logs,
+        ):
+            lifespan = Lifespan(get_asgi_application(), {})
+            await lifespan.startup()
+            await lifespan.shutdown()
+        output = "\n".join(logs.output)
+        self.assertIn(
+            "DEBUG:lifespan_signals.dispatch:"
+            "asgi_startup receiver tests.test_lifespan.open_client took",
+            output,
+        )
+        self.assertRegex(
+            output,
+            r"INFO:lifespan_signals.lifespan:Lifespan startup complete in [0-9.]+ ms "
+            r"\(asgi_startup receivers: 1, resources: 0\)",
+        )
+        self.assertRegex(
+            output,
+            r"INFO:lifespan_signals.lifespan:Lifespan shutdown complete in [0-9.]+ ms "
+            r"\(asgi_shutdown receivers: 0, resources: 0\)",
+        )
+
+
+def _copy_async(func):
+    async def receiver(sender, **kwargs):
+        await func(sender, **kwargs)
+
+    return receiver
+
+
+class ShutdownTests(SimpleTestCase):
+    async def test_every_shutdown_receiver_runs_failures_reported_together(self):
+        ran = []
+
+        async def healthy(sender, **kwargs):
+            ran.append("healthy")
+
+        with (
+            connected(asgi_shutdown, boom, healthy, sync_boom),
+            self.assertLogs("lifespan_signals", "ERROR"),
+        ):
+            lifespan = Lifespan(get_asgi_application(), {})
+            self.assertEqual(await lifespan.startup(), COMPLETE)
+            message = await lifespan.shutdown()
+        self.assertEqual(message["type"], "lifespan.shutdown.failed")
+        self.assertIn("Lifespan shutdown failed (2 failures):", message["message"])
+        self.assertIn("tests.test_lifespan.boom raised RuntimeError: boom", message["message"])
+        self.assertIn("tests.test_lifespan.sync_boom raised ValueError", message["message"])
+        self.assertEqual(ran, ["healthy"])
+
+    async def test_shutdown_sees_startup_state_even_when_server_emptied_it(self):
+        seen = []
+
+        async def close(sender, *, state, **kwargs):
+            seen.append(state.get("client"))
+
+        server_state = {}
+        with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
+            lifespan = Lifespan(get_asgi_application(), server_state)
+            await lifespan.startup()
+            opened = server_state["client"]
+            server_state.clear()  # granian does this before lifespan.shutdown
+            self.assertEqual(await lifespan.shutdown(), SHUT)
+        self.assertEqual(seen, [opened])
+
+    async def test_cycles_repeat_in_one_process(self):
+        counts = {"up": 0, "down": 0}
+
+        async def up(sender, **kwargs):
+            counts["up"] += 1
+
+        async def down(sender, **kwargs):
+            counts["down"] += 1
+
+        app = get_asgi_application()
+        with connected(asgi_startup, up), connected(asgi_shutdown, down):
+            for _ in range(3):
+                lifespan = Lifespan(app, {})
+                self.assertEqual(await lifespan.startup(), COMPLETE)
+                self.assertEqual(await lifespan.shutdown(), SHUT)
+        self.assertEqual(counts, {"up": 3, "down": 3})
+
+    async def test_cancelled_after_startup_still_shuts_down(self):
+        closed = []
+
+        async def close(sender, **kwargs):
+            closed.append(True)
+
+        with connected(asgi_shutdown, close):
+            lifespan = Lifespan(get_asgi_application(), {})
+            await lifespan.startup()
+            lifespan.communicator.future.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await lifespan.communicator.future
+        self.assertEqual(closed, [True])
+
+
+class TimeoutTests(SimpleTestCase):
+    @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=0.2)
+    async def test_hanging_startup_receiver_times_out_and_is_named(self):
+        cancelled = []
+
+        async def hangs(sender, **kwargs):
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        with (
+            connected(asgi_startup, hangs, open_client),
+            self.assertLogs("lifespan_signals", "ERROR"),
+        ):
+            started = time.perf_counter()
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        self.assertLess(time.perf_counter() - started, 3)
+        self.assertEqual(message["type"], "lifespan.startup.failed")
+        self.assertIn(
+            "TimeoutTests.test_hanging_startup_receiver_times_out_and_is_named.<locals>.hangs "
+            "timed out: still running after 0.2 s (LIFESPAN_SIGNALS_STARTUP_TIMEOUT)",
+            message["message"],
+        )
+        self.assertNotIn("open_client", message["message"])
+        self.assertEqual(cancelled, [True])
+
+    @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=0.2)
+    async def test_hanging_sync_receiver_names_it_and_those_after_it(self):
+        release = threading.Event()
+        ran = []
+
+        def hangs(sender, **kwargs):
+            release.wait(5)
+
+        def after(sender, **kwargs):
+            ran.append("after")
+
+        with connected(asgi_startup, hangs, after), self.assertLogs("lifespan_signals", "ERROR"):
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        release.set()
+        text = message["message"]
+        self.assertIn(".<locals>.hangs timed out: still running after 0.2 s", text)
+        self.assertIn(".<locals>.after timed out: never started after 0.2 s", text)
+        await asyncio.sleep(0.1)  # let the worker thread notice it was abandoned
+        self.assertEqual(ran, [])
+
+    @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=0.2)
+    async def test_hanging_shutdown_receiver_times_out(self):
+        async def hangs(sender, **kwargs):
+            await asyncio.sleep(60)
+
+        with connected(asgi_shutdown, hangs), self.assertLogs("lifespan_signals", "ERROR"):
+            lifespan = Lifespan(get_asgi_application(), {})
+            await lifespan.startup()
+            message = await lifespan.shutdown()
+        self.assertEqual(message["type"], "lifespan.shutdown.failed")
+        self.assertIn(
+            "timed out: still running after 0.2 s (LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT)",
+            message["message"],
+        )
+
+    @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=None)
+    async def test_none_means_no_limit(self):
+        with connected(asgi_startup, open_client):
+            self.assertEqual(await Lifespan(get_asgi_application(), {}).startup(), COMPLETE)
+
+    @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT="soon")
+    async def test_invalid_setting_fails_startup_with_a_clear_message(self):
+        with self.assertLogs("lifespan_signals", "ERROR"):
+            message = await Lifespan(get_asgi_application(), {}).startup()
+        self.assertEqual(message["type"], "lifespan.startup.failed")
+        self.assertIn(
+            "LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive number of seconds or None, "
+            "not 'soon'.",
+            message["message"],
+        )
+
+
+class ProtocolErrorTests(SimpleTestCase):
+    async def test_unknown_message_type_is_named(self):
+        lifespan = Lifespan(get_asgi_application(), {})
+        await lifespan.communicator.send_input({"type": "lifespan.reboot"})
+        with self.assertRaisesMessage(
+            LifespanProtocolError,
+            "Unknown lifespan message type 'lifespan.reboot'; expected 'lifespan.startup'.",
+        ):
+            await lifespan.communicator.wait(5)
+
+    async def test_second_startup_is_an_error_and_shuts_down(self):
+        closed = []
+
+        async def close(sender, **kwargs):
+            closed.append(True)
+
+        with connected(asgi_shutdown, close):
+            lifespan = Lifespan(get_asgi_application(), {})
+            await lifespan.startup()
+            await lifespan.communicator.send_input({"type": "lifespan.startup"})
+            with self.assertRaisesMessage(
+                LifespanProtocolError, "Received 'lifespan.startup' twice in one lifespan scope."
+            ):
+                await lifespan.communicator.wait(5)
+        self.assertEqual(closed, [True])
+
+    async def test_shutdown_before_startup_is_an_error(self):
+        lifespan = Lifespan(get_asgi_application(), {})
+        await lifespan.communicator.send_input({"type": "lifespan.shutdown"})
+        with self.assertRaisesMessage(
+            LifespanProtocolError,
+            "Received 'lifespan.shutdown' before 'lifespan.startup' completed.",
+        ):
+            await lifespan.communicator.wait(5)
+
+    async def test_failed_send_from_server_propagates_untouched(self):
+        """hypercorn raises from send() on *.failed to stop itself; that must reach it as is."""
+
+        class ServerStops(Exception):
+            pass
+
+        messages = [{"type": "lifespan.startup"}]
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            if message["type"].endswith(".failed"):
+                raise ServerStops(message["message"])
+
+        with (
+            connected(asgi_startup, boom),
+            self.assertLogs("lifespan_signals", "ERROR"),
+            self.assertRaises(ServerStops),
+        ):
+            await get_asgi_application()({**LIFESPAN_SCOPE, "state": {}}, receive, send)
+
+
+class GetStateTests(SimpleTestCase):
+    async def test_get_state_during_lifespan_only(self):
+        with self.assertRaisesMessage(
+            LifespanNotStarted, "No ASGI lifespan is running in this process"
+        ):
+            get_state()
+        seen = []
+
+        async def peek(sender, **kwargs):
+            seen.append(get_state())
+
+        state = {}
+        with connected(asgi_startup, open_client, peek):
+            lifespan = Lifespan(get_asgi_application(), state)
+            await lifespan.startup()
+            self.assertIs(get_state(), state)
+            self.assertIn("client", get_state())
+            await lifespan.shutdown()
+        self.assertEqual(seen, [state])
+        with self.assertRaises(LifespanNotStarted):
+            get_state()

@@ -1,0 +1,59 @@
+"""Helpers for the package's in-process tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.testing import ApplicationCommunicator
+from django.dispatch import Signal
+
+from lifespan_signals.resources import register_resource, unregister_resource
+
+LIFESPAN_SCOPE = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.3"}}
+
+
+@contextlib.contextmanager
+def connected(signal: Signal, *receivers: Any) -> Iterator[None]:
+    """Connect receivers for the duration of a block; always disconnect them."""
+    for receiver in receivers:
+        signal.connect(receiver, weak=False)
+    try:
+        yield
+    finally:
+        for receiver in receivers:
+            signal.disconnect(receiver)
+
+
+@contextlib.contextmanager
+def registered(*factories: Any) -> Iterator[None]:
+    for factory in factories:
+        register_resource(factory)
+    try:
+        yield
+    finally:
+        for factory in factories:
+            unregister_resource(factory)
+
+
+class Lifespan:
+    """Drive one lifespan scope of ``app`` message by message."""
+
+    def __init__(self, app: Any, state: dict[str, Any] | None = None, **scope: Any) -> None:
+        scope = {**LIFESPAN_SCOPE, **scope}
+        if state is not None:
+            scope["state"] = state
+        self.communicator = ApplicationCommunicator(app, scope)
+
+    async def send(self, message_type: str) -> dict[str, Any]:
+        await self.communicator.send_input({"type": message_type})
+        return await self.communicator.receive_output(5)
+
+    async def startup(self) -> dict[str, Any]:
+        return await self.send("lifespan.startup")
+
+    async def shutdown(self) -> dict[str, Any]:
+        message = await self.send("lifespan.shutdown")
+        await self.communicator.wait(5)  # the app returns after shutdown
+        return message
