@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import django
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.utils.module_loading import import_string
 
 from lifespan_signals.lifespan import serve_lifespan
 
 __all__ = [
     "LifespanASGIHandler",
     "LifespanMiddleware",
+    "find_application",
     "get_asgi_application",
     "speaks_lifespan",
 ]
@@ -79,6 +83,22 @@ def get_asgi_application() -> LifespanASGIHandler:
     """Drop-in for ``django.core.asgi.get_asgi_application()`` that also speaks lifespan."""
     django.setup(set_prefix=False)
     return LifespanASGIHandler()
+
+
+def find_application() -> tuple[str, Any] | None:
+    """The project's ASGI application, as ``(dotted path, application)``, or None.
+
+    ``ASGI_APPLICATION`` when set; else ``application`` in the ``asgi`` module next to the settings
+    module (``mysite.settings`` → ``mysite.asgi.application``), as ``startproject`` lays it out.
+    """
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        package = settings.SETTINGS_MODULE.rpartition(".")[0]
+        module = f"{package}.asgi" if package else "asgi"
+        if importlib.util.find_spec(module) is None:
+            return None
+        path = f"{module}.application"
+    return path, import_string(path)
 
 
 def speaks_lifespan(app: object) -> bool | None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
-from django.utils.module_loading import import_string
 
 from lifespan_signals.conf import timeout_problem
 
@@ -58,26 +55,14 @@ def check_middleware(
     return []
 
 
-def _project_application() -> tuple[str, object] | None:
-    """Find the application the way runasgi does: ASGI_APPLICATION, else the settings' asgi.py."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        package = settings.SETTINGS_MODULE.rpartition(".")[0]
-        module = f"{package}.asgi" if package else "asgi"
-        if importlib.util.find_spec(module) is None:
-            return None
-        path = f"{module}.application"
-    return path, import_string(path)
-
-
 def check_asgi_application(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    from lifespan_signals.asgi import speaks_lifespan
+    from lifespan_signals.asgi import find_application, speaks_lifespan
     from lifespan_signals.middleware import LifespanStateMiddleware
 
     try:
-        found = _project_application()
+        found = find_application()
     except Exception as exc:
         return [
             Warning(

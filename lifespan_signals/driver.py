@@ -1,0 +1,103 @@
+"""Drive an application's lifespan as an ASGI server does (for ``runasgi`` and for tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+__all__ = ["LifespanDriver", "LifespanFailed", "run_lifespan"]
+
+
+class LifespanFailed(RuntimeError):
+    """The application's lifespan startup or shutdown failed; ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LifespanDriver:
+    """Send ``lifespan.startup`` / ``lifespan.shutdown`` to ``app`` and wait for its replies.
+
+    ``state`` is the lifespan state handed to the application (a new dict by default); give each
+    connection a shallow copy of it, as servers that support state do. Timeouts are in seconds
+    (None: wait for ever) and are a backstop: lifespan_signals applications time out their own
+    receivers.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        state: dict[str, Any] | None = None,
+        *,
+        startup_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {} if state is None else state
+        self.startup_timeout = startup_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> dict[str, Any]:
+        """Start the lifespan; return the state, or raise :class:`LifespanFailed`."""
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "state": self.state,
+        }
+        self._task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
+        await self._exchange("startup", self.startup_timeout)
+        return self.state
+
+    async def shutdown(self) -> None:
+        """Shut the lifespan down; raise :class:`LifespanFailed` if it reports a failure."""
+        if self._task is None or self._task.done():
+            return
+        try:
+            await self._exchange("shutdown", self.shutdown_timeout)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), 1.0)
+        finally:
+            self._task.cancel()
+
+    async def _exchange(self, phase: str, timeout: float | None) -> None:
+        assert self._task is not None
+        await self._inbox.put({"type": f"lifespan.{phase}"})
+        reply = asyncio.ensure_future(self._outbox.get())
+        done, _ = await asyncio.wait(
+            {reply, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if reply in done:
+            message = reply.result()
+            if message["type"] == f"lifespan.{phase}.complete":
+                return
+            if message["type"] == f"lifespan.{phase}.failed":
+                raise LifespanFailed(message.get("message", ""))
+            raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
+        reply.cancel()
+        if self._task in done:
+            error = self._task.exception()
+            raise LifespanFailed(
+                f"The application {self.app!r} ended during lifespan {phase} without replying"
+                + (f": it raised {type(error).__name__}: {error}" if error else ".")
+                + " Does it speak the lifespan protocol? Wrap it in "
+                "lifespan_signals.asgi.LifespanMiddleware."
+            ) from error
+        self._task.cancel()
+        raise LifespanFailed(f"Lifespan {phase} did not finish within {timeout:g} s.")
+
+
+@contextlib.asynccontextmanager
+async def run_lifespan(app: Any, **options: Any) -> AsyncIterator[dict[str, Any]]:
+    """Run ``app``'s lifespan around a block: startup on enter, shutdown on exit (also on error)."""
+    driver = LifespanDriver(app, **options)
+    state = await driver.startup()
+    try:
+        yield state
+    finally:
+        await driver.shutdown()

@@ -1,0 +1,248 @@
+"""``manage.py runasgi``: runserver's experience, served by Daphne, with the whole ASGI lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from argparse import ArgumentParser
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.core.management.commands.runserver import Command as RunserverCommand
+from django.utils import autoreload
+
+from lifespan_signals.asgi import LifespanMiddleware, find_application, speaks_lifespan
+from lifespan_signals.conf import settings as lifespan_settings
+
+# Margin on top of the application's own timeouts before the command stops waiting for it.
+_MARGIN = 5.0
+
+
+class Command(RunserverCommand):
+    help = (
+        "Serve the project with Daphne, running the ASGI lifespan (asgi_startup before serving, "
+        "asgi_shutdown on exit and before every autoreload restart)."
+    )
+
+    # Set by runserver's handle() from addrport.
+    addr: str
+    port: str
+    _raw_ipv6: bool
+    _server: Any = None
+    _stopped: threading.Event
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port.")
+        parser.add_argument(
+            "--ipv6", "-6", action="store_true", dest="use_ipv6", help="Use an IPv6 address."
+        )
+        parser.add_argument(
+            "--noreload",
+            action="store_false",
+            dest="use_reloader",
+            help="Do NOT use the auto-reloader.",
+        )
+        parser.add_argument(
+            "--http-timeout",
+            type=int,
+            default=None,
+            help="Seconds a request may take before Daphne answers 503 (default: no limit).",
+        )
+        parser.add_argument(
+            "--websocket-handshake-timeout",
+            type=int,
+            default=5,
+            help="Seconds a WebSocket handshake may take (default: 5).",
+        )
+        parser.add_argument(
+            "--graceful-timeout",
+            type=float,
+            default=5.0,
+            help="On stop or reload, seconds in-flight requests get to finish before lifespan "
+            "shutdown runs (default: 5).",
+        )
+        if apps.is_installed("django.contrib.staticfiles"):
+            parser.add_argument(
+                "--nostatic",
+                action="store_false",
+                dest="use_static_handler",
+                help="Do NOT serve static files at STATIC_URL.",
+            )
+            parser.add_argument(
+                "--insecure",
+                action="store_true",
+                dest="insecure_serving",
+                help="Serve static files even if DEBUG is False.",
+            )
+
+    def run(self, **options: Any) -> None:
+        self._stopped = threading.Event()
+        if not options["use_reloader"]:
+            self.inner_run(None, **options)
+        elif os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true":
+            # The reloader's child: the server runs in a daemon thread that dies with the main
+            # thread. Whatever ends the main thread (a code change, SIGTERM, Ctrl+C), stop the
+            # server first, so lifespan shutdown runs before this process exits.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                autoreload.run_with_reloader(self.inner_run, **options)
+            finally:
+                self._stop_server()
+        else:
+            sys.exit(_supervise_reloader())
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        autoreload.raise_last_exception()
+        try:
+            from lifespan_signals.server import LifespanServer
+        except ImportError as exc:
+            raise CommandError(
+                f"runasgi serves with Daphne, which is not installed ({exc}). "
+                "Install it: pip install 'lifespan-signals[daphne]'."
+            ) from exc
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            self.check(display_num_errors=True)
+        self.check_migrations()
+        _log_lifespan_to_console()
+        server = LifespanServer(
+            self.get_application(options),
+            endpoints=[self._endpoint()],
+            signal_handlers=not options["use_reloader"],
+            action_logger=self.log_action,
+            http_timeout=options["http_timeout"],
+            websocket_handshake_timeout=options["websocket_handshake_timeout"],
+            root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
+            graceful_timeout=options["graceful_timeout"],
+            lifespan_timeouts=(
+                _plus_margin(lifespan_settings.STARTUP_TIMEOUT),
+                _plus_margin(lifespan_settings.SHUTDOWN_TIMEOUT),
+            ),
+            on_listening=self._banner,
+        )
+        self._run_server(server, options["use_reloader"])
+
+    def _run_server(self, server: Any, use_reloader: bool) -> None:
+        from lifespan_signals.driver import LifespanFailed
+
+        self._server = server
+        try:
+            server.run()
+        except LifespanFailed as exc:
+            if not use_reloader:
+                raise CommandError("Lifespan startup failed (see above); not serving.") from exc
+            self.stderr.write(
+                "Lifespan startup failed (see above); not serving. "
+                "Watching for file changes: save a fix to try again."
+            )
+            return
+        finally:
+            self._server = None
+            self._stopped.set()
+        if server.listen_failure:
+            self.stderr.write(f"Error: {server.listen_failure}")
+            os._exit(1)  # as runserver does: sys.exit() would only end this thread
+
+    def _stop_server(self) -> None:
+        server = self._server
+        if server is None:
+            return
+        # We are shutting down already: a second Ctrl+C or SIGTERM must not cut that short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.stop_from_thread()
+        timeout = server.graceful_timeout + (lifespan_settings.SHUTDOWN_TIMEOUT or 60.0) + _MARGIN
+        self._stopped.wait(timeout)
+
+    def get_application(self, options: dict[str, Any]) -> Any:
+        found = find_application()
+        if found is None:
+            raise CommandError(
+                "runasgi found no ASGI application. Set ASGI_APPLICATION to its dotted path "
+                "(e.g. 'mysite.asgi.application'), or add an asgi.py defining 'application' next "
+                f"to the settings module {settings.SETTINGS_MODULE!r}."
+            )
+        path, application = found
+        if speaks_lifespan(application) is False:
+            self.stdout.write(
+                f"{path} does not speak the ASGI lifespan protocol; runasgi wraps it in "
+                "lifespan_signals.asgi.LifespanMiddleware so asgi_startup/asgi_shutdown still run."
+            )
+            application = LifespanMiddleware(application)
+        use_static = options.get(
+            "use_static_handler", apps.is_installed("django.contrib.staticfiles")
+        )
+        if use_static and (settings.DEBUG or options.get("insecure_serving")):
+            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+            application = ASGIStaticFilesHandler(application)
+        return application
+
+    def _endpoint(self) -> str:
+        from daphne.endpoints import build_endpoint_description_strings
+
+        endpoints: list[str] = build_endpoint_description_strings(
+            host=self.addr, port=int(self.port)
+        )
+        return endpoints[0]
+
+    def _banner(self, addresses: list[tuple[str, int]]) -> None:
+        import daphne
+
+        port = addresses[0][1] if addresses else self.port
+        addr = f"[{self.addr}]" if self._raw_ipv6 else "0.0.0.0" if self.addr == "0" else self.addr
+        quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+        self.stdout.write(
+            f"{datetime.now().strftime('%B %d, %Y - %X')}\n"
+            f"Django version {self.get_version()}, using settings {settings.SETTINGS_MODULE!r}\n"
+            f"Starting ASGI/Daphne version {daphne.__version__} server with lifespan "
+            f"at {self.protocol}://{addr}:{port}/\n"
+            f"Quit the server with {quit_command}."
+        )
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        from daphne.management.commands.runserver import Command as DaphneRunserver
+
+        DaphneRunserver.log_action(self, protocol, action, details)
+
+
+def _plus_margin(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout + _MARGIN
+
+
+def _log_lifespan_to_console() -> None:
+    """Show lifespan_signals' INFO lines, as runserver shows requests, unless logging is set up."""
+    logger = logging.getLogger("lifespan_signals")
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _supervise_reloader() -> int:
+    """Django's ``restart_with_reloader``, except that SIGTERM and SIGINT are passed to the child
+    and waited for (``subprocess.run`` kills it after 0.25 s), so its lifespan shutdown runs."""
+    env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
+    args = autoreload.get_child_arguments()
+    while True:
+        child = subprocess.Popen(args, env=env, close_fds=False)
+
+        def forward(signum: int, frame: object, child: subprocess.Popen[bytes] = child) -> None:
+            child.send_signal(signum)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if code != 3:
+            return code

@@ -1,0 +1,102 @@
+"""Daphne with the ASGI lifespan: startup before listening; drain, then shutdown, before stopping.
+
+Daphne never sends lifespan messages, gives scopes no ``state``, and cancels every running
+application instance when it stops. This ``Server`` subclass drives the application's lifespan on
+Daphne's own event loop (the one Twisted's asyncio reactor runs), hands every HTTP and WebSocket
+scope a shallow copy of the state, and on stop lets in-flight HTTP requests finish (bounded by
+``graceful_timeout``) before the WebSockets are cancelled and lifespan shutdown runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from daphne.server import Server  # installs Twisted's asyncio reactor
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer, reactor
+
+from lifespan_signals.driver import LifespanDriver, LifespanFailed
+
+__all__ = ["LifespanServer"]
+
+logger = logging.getLogger("lifespan_signals.server")
+
+
+class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
+    """A Daphne ``Server`` that runs the application's lifespan around serving."""
+
+    def __init__(
+        self,
+        application: Any,
+        *,
+        graceful_timeout: float = 5.0,
+        lifespan_timeouts: tuple[float | None, float | None] = (None, None),
+        on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(application, **options)
+        startup_timeout, shutdown_timeout = lifespan_timeouts
+        self.driver = LifespanDriver(
+            application, startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
+        )
+        self.graceful_timeout = graceful_timeout
+        self.on_listening = on_listening
+        self.listen_failure: str | None = None
+        self._ports: list[Any] = []
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
+        return loop
+
+    def run(self) -> None:
+        """Run lifespan startup (raising :class:`LifespanFailed`), then serve until stopped."""
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.driver.startup())
+        super().run()
+
+    def stop_from_thread(self) -> None:
+        """Ask the server, running in another thread, to stop (drain, then lifespan shutdown)."""
+        if reactor.running:
+            reactor.callFromThread(reactor.stop)  # type: ignore[misc]  # twisted's stubs
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        scope.setdefault("state", self.driver.state.copy())
+        return super().create_application(protocol, scope)
+
+    def listen_success(self, port: Any) -> None:
+        super().listen_success(port)
+        self._ports.append(port)
+        if self.on_listening and len(self._ports) == len(self.endpoints):
+            self.on_listening(self.listening_addresses)
+
+    def listen_error(self, failure: Any) -> None:
+        self.listen_failure = failure.getErrorMessage()
+        super().listen_error(failure)
+
+    def kill_all_applications(self) -> defer.Deferred[None]:
+        # Daphne's own version cancels every application at once; ours drains first.
+        return defer.Deferred.fromFuture(asyncio.ensure_future(self._shutdown()))
+
+    async def _shutdown(self) -> None:
+        await asyncio.gather(
+            *(defer.maybeDeferred(port.stopListening).asFuture(self.loop) for port in self._ports)
+        )
+        in_flight = [
+            details["application_instance"]
+            for protocol, details in self.connections.items()
+            if not isinstance(protocol, WebSocketProtocol)
+            and "application_instance" in details
+            and not details["application_instance"].done()
+        ]
+        if in_flight:
+            logger.info("Waiting for %d in-flight request(s) to finish.", len(in_flight))
+            await asyncio.wait(in_flight, timeout=self.graceful_timeout)
+        await super().kill_all_applications().asFuture(self.loop)  # WebSockets, stragglers
+        try:
+            await self.driver.shutdown()
+        except LifespanFailed:
+            logger.warning("Lifespan shutdown reported a failure (its report is above).")
