@@ -1,0 +1,248 @@
+"""``manage.py runasgi``: real subprocesses on free loopback ports, stopped with real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from lifespan_signals.management.commands.runasgi import Command
+from tests.servers import (
+    REPO_ROOT,
+    ServerProcess,
+    free_port,
+    get_json,
+    http_get,
+    read_events,
+    wait_until,
+)
+
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
+]
+
+LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", "Traceback")
+CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
+TIMEOUT = 20.0
+
+
+def runasgi(port, *options, settings="tests.serverapp.settings", events=None, env=None):
+    command = [sys.executable, "manage.py", "runasgi", *options, f"127.0.0.1:{port}"]
+    return ServerProcess(
+        command,
+        settings=settings,
+        env={**({"LIFESPAN_TEST_EVENTS": str(events)} if events else {}), **(env or {})},
+    )
+
+
+def kinds(events):
+    return [event["event"] for event in events]
+
+
+def assert_clean(output):
+    for leak in LEAKS:
+        assert leak not in output, f"{leak!r} in output:\n{output}"
+
+
+@pytest.fixture
+def events(tmp_path):
+    return tmp_path / "events.jsonl"
+
+
+def test_lifespan_runs_once_around_serving_and_state_reaches_requests(events):
+    port = free_port()
+    with runasgi(port, "--noreload", events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        # startup completed before the first connection was accepted
+        assert kinds(read_events(events)) == ["startup"]
+        first = get_json(f"http://127.0.0.1:{port}/")
+        second = get_json(f"http://127.0.0.1:{port}/")
+        assert first["pid"] == second["pid"] == server.pid
+        assert (first["aiohttp"], first["httpx"]) == (second["aiohttp"], second["httpx"])
+        assert not first["aiohttp_closed"] and not first["httpx_closed"]
+        assert second["state_keys"] == ["aiohttp", "httpx"]  # no per-request key leaked
+        startup = read_events(events)[0]
+        assert (startup["aiohttp"], startup["httpx"]) == (first["aiohttp"], first["httpx"])
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        output = server.output()
+    assert kinds(read_events(events)) == ["startup", "shutdown"]
+    assert read_events(events)[1]["clients"] == CLOSED
+    assert "Starting ASGI/Daphne version" in output
+    assert f"server with lifespan at http://127.0.0.1:{port}/" in output
+    assert "Quit the server with CONTROL-C." in output
+    assert "Lifespan startup complete in" in output
+    assert "Lifespan shutdown complete in" in output
+    assert_clean(output)
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["noreload", "reload"])
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_sigterm_and_ctrl_c_shut_down_once_and_exit_cleanly(events, reload, how):
+    port = free_port()
+    options = [] if reload else ["--noreload"]
+    with runasgi(port, *options, events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        get_json(f"http://127.0.0.1:{port}/")
+        if how == "sigterm":
+            code = server.stop(signal.SIGTERM, TIMEOUT)
+        else:  # the terminal sends SIGINT to the whole foreground process group
+            os.killpg(server.pid, signal.SIGINT)
+            code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 0, output
+    recorded = read_events(events)
+    assert kinds(recorded) == ["startup", "shutdown"], output
+    assert recorded[0]["pid"] == recorded[1]["pid"]
+    assert recorded[1]["clients"] == CLOSED
+    assert_clean(output)
+
+
+def test_each_autoreload_restart_shuts_the_old_process_down_first(events):
+    port = free_port()
+    watched = REPO_ROOT / "tests" / "serverapp" / "apps.py"
+    with runasgi(port, events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        for restart in (1, 2):
+            before = get_json(f"http://127.0.0.1:{port}/")["pid"]
+            os.utime(watched)  # a code change, as far as the reloader can tell
+            wait_until(
+                lambda n=restart: kinds(read_events(events)).count("startup") == n + 1,
+                TIMEOUT,
+                f"restart {restart}",
+            )
+            server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+            assert get_json(f"http://127.0.0.1:{port}/")["pid"] != before
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        output = server.output()
+    recorded = read_events(events)
+    assert kinds(recorded) == ["startup", "shutdown"] * 3, output  # the old one ends first
+    by_pid = Counter((event["pid"], event["event"]) for event in recorded)
+    assert len({event["pid"] for event in recorded}) == 3
+    assert set(by_pid.values()) == {1}
+    assert all(event["clients"] == CLOSED for event in recorded if event["event"] == "shutdown")
+    assert_clean(output)
+
+
+def test_startup_failure_without_reloader_exits_non_zero_without_serving(events):
+    port = free_port()
+    with runasgi(
+        port, "--noreload", events=events, env={"LIFESPAN_TEST_FAIL_STARTUP": "1"}
+    ) as server:
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
+    assert "CommandError: Lifespan startup failed (see above); not serving." in output
+    assert "Starting ASGI/Daphne" not in output
+    # what the healthy receiver opened was closed
+    assert kinds(read_events(events)) == ["startup", "fail_startup", "shutdown"] or kinds(
+        read_events(events)
+    ) == ["fail_startup", "startup", "shutdown"]
+    assert read_events(events)[-1]["clients"] == CLOSED
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", port))
+    for leak in LEAKS[:-1]:
+        assert leak not in output
+
+
+def test_startup_failure_with_reloader_waits_for_a_code_change(events):
+    port = free_port()
+    watched = REPO_ROOT / "tests" / "serverapp" / "apps.py"
+    with runasgi(port, events=events, env={"LIFESPAN_TEST_FAIL_STARTUP": "1"}) as server:
+        wait_until(lambda: "save a fix to try again" in server.output(), TIMEOUT, "the failure")
+        assert server.returncode is None  # still watching
+        os.utime(watched)
+        wait_until(lambda: kinds(read_events(events)).count("fail_startup") == 2, TIMEOUT, "retry")
+        wait_until(lambda: server.output().count("save a fix to try again") == 2, TIMEOUT, "report")
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        output = server.output()
+    assert output.count("tests.serverapp.apps.fail_startup raised RuntimeError") == 2
+    assert kinds(read_events(events)).count("shutdown") == 2
+
+
+def test_plain_django_application_still_gets_the_signals(events):
+    port = free_port()
+    with runasgi(port, "--noreload", settings="tests.plainasgi.settings", events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        assert get_json(f"http://127.0.0.1:{port}/")["state_keys"] == ["aiohttp", "httpx"]
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        output = server.output()
+    assert kinds(read_events(events)) == ["startup", "shutdown"]
+    assert (
+        output.count("tests.plainasgi.asgi.application does not speak the ASGI lifespan protocol")
+        == 1
+    )
+    assert_clean(output)
+
+
+@pytest.mark.parametrize("options", [[], ["--nostatic"]], ids=["static", "nostatic"])
+def test_static_files_served_in_debug_like_runserver(tmp_path, options):
+    port = free_port()
+    env = {"SAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"), "DJANGO_DEBUG": "1"}
+    with runasgi(
+        port, "--noreload", *options, settings="sampleproject.settings", env=env
+    ) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        status, body = http_get(f"http://127.0.0.1:{port}/static/admin/css/base.css")
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+    if options:
+        assert status == 404
+    else:
+        assert (status, b"body" in body) == (200, True)
+
+
+# -- the command in process: arguments, errors, help ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("addrport", "message"),
+    [
+        ("abc", '"abc" is not a valid port number or address:port pair.'),
+        ("127.0.0.1:x", '"127.0.0.1:x" is not a valid port number or address:port pair.'),
+    ],
+)
+def test_bad_addrport_is_a_command_error(addrport, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("runasgi", addrport)
+
+
+def test_help_documents_every_option():
+    parser = Command().create_parser("manage.py", "runasgi")
+    text = parser.format_help()
+    for option in (
+        "--ipv6",
+        "--noreload",
+        "--http-timeout",
+        "--websocket-handshake-timeout",
+        "--graceful-timeout",
+        "--skip-checks",
+    ):
+        assert option in text
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no help"
+
+
+def test_no_application_found_is_a_command_error():
+    # tests.settings has no ASGI_APPLICATION and there is no tests/asgi.py
+    with pytest.raises(
+        CommandError, match="runasgi found no ASGI application. Set ASGI_APPLICATION"
+    ):
+        Command().get_application({})
+
+
+@override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
+def test_plain_application_is_wrapped(capsys):
+    from lifespan_signals.asgi import LifespanMiddleware
+
+    command = Command()
+    app = command.get_application({"use_static_handler": False})
+    assert isinstance(app, LifespanMiddleware)
