@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest matrix bench clean
+.PHONY: install run test lint typecheck pytest matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python -m uvicorn sampleproject.asgi:application --lifespan on \
-		--host $(word 1,$(subst :, ,$(ADDRPORT))) --port $(word 2,$(subst :, ,$(ADDRPORT)))
+	$(BIN)/python manage.py runasgi $(ADDRPORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
