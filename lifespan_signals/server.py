@@ -56,7 +56,12 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         """Run lifespan startup (raising :class:`LifespanFailed`), then serve until stopped."""
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self.driver.startup())
-        super().run()
+        try:
+            super().run()
+        finally:
+            # Daphne gives up before running the reactor when it cannot listen: no shutdown
+            # trigger fired, so shut the lifespan down here.
+            self.loop.run_until_complete(self._shutdown_lifespan())
 
     def stop_from_thread(self) -> None:
         """Ask the server, running in another thread, to stop (drain, then lifespan shutdown)."""
@@ -96,7 +101,10 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             logger.info("Waiting for %d in-flight request(s) to finish.", len(in_flight))
             await asyncio.wait(in_flight, timeout=self.graceful_timeout)
         await super().kill_all_applications().asFuture(self.loop)  # WebSockets, stragglers
+        await self._shutdown_lifespan()
+
+    async def _shutdown_lifespan(self) -> None:
         try:
-            await self.driver.shutdown()
+            await self.driver.shutdown()  # does nothing the second time
         except LifespanFailed:
             logger.warning("Lifespan shutdown reported a failure (its report is above).")

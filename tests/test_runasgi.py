@@ -247,3 +247,18 @@ def test_plain_application_is_wrapped(capsys):
     command = Command()
     app = command.get_application({"use_static_handler": False})
     assert isinstance(app, LifespanMiddleware)
+
+
+def test_port_in_use_is_an_error_and_nothing_leaks(events):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with runasgi(port, "--noreload", events=events) as server:
+            code = server.wait_exit(TIMEOUT)
+            output = server.output()
+    assert code == 1, output
+    assert f"Error: Couldn't listen on 127.0.0.1:{port}" in output
+    assert "Address already in use" in output
+    assert kinds(read_events(events)) == ["startup", "shutdown"]
+    assert read_events(events)[1]["clients"] == CLOSED

@@ -90,7 +90,7 @@ class Command(RunserverCommand):
             # The reloader's child: the server runs in a daemon thread that dies with the main
             # thread. Whatever ends the main thread (a code change, SIGTERM, Ctrl+C), stop the
             # server first, so lifespan shutdown runs before this process exits.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            autoreload.autoreload_started.connect(_exit_once_on_signals, dispatch_uid=__name__)
             try:
                 autoreload.run_with_reloader(self.inner_run, **options)
             finally:
@@ -225,6 +225,24 @@ def _log_lifespan_to_console() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+
+
+def _exit_once_on_signals(sender: object, **kwargs: Any) -> None:
+    """In the reloader's child, replace Django's SIGTERM handler (and Python's SIGINT one)."""
+    signal.signal(signal.SIGTERM, _exit_once)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
+        signal.signal(signal.SIGINT, _exit_once)
+
+
+def _exit_once(signum: int, frame: object) -> None:
+    """End the main thread as Django would, and ignore any later signal: Ctrl+C reaches the child
+    twice (from the terminal and from the supervising parent), and a second one must not cut the
+    shutdown short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.exit(0)
 
 
 def _supervise_reloader() -> int:

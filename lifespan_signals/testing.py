@@ -1,0 +1,228 @@
+"""Test helpers: run the ASGI lifespan in tests, with clients whose requests carry its state.
+
+::
+
+    from lifespan_signals.testing import AsyncClient, lifespan
+
+    async def test_home():
+        async with lifespan() as state:
+            response = await AsyncClient().get("/")
+
+Also :func:`in_lifespan` (a decorator), :class:`LifespanTestMixin` for Django test cases, the
+pytest fixtures of :mod:`lifespan_signals.pytest_plugin`, and, with Channels installed,
+``HttpCommunicator`` and ``WebsocketCommunicator``. Those two are created on first import from
+here and left out of ``__all__``, so that this module works without Channels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from django import test
+from django.test import override_settings
+
+from lifespan_signals import state as _state
+from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, settings
+from lifespan_signals.driver import LifespanDriver, LifespanFailed
+
+__all__ = ["AsyncClient", "LifespanFailed", "LifespanTestMixin", "in_lifespan", "lifespan"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# How much longer than the application's own time budgets the driver waits for a reply: a
+# lifespan_signals application reports a hanging receiver by name before this runs out.
+_GRACE = 5.0
+
+
+def _project_app() -> Any:
+    from lifespan_signals.asgi import find_application, get_asgi_application
+
+    found = find_application()
+    return get_asgi_application() if found is None else found[1]
+
+
+def _current_state() -> dict[str, Any] | None:
+    try:
+        return _state.get_state()
+    except _state.LifespanNotStarted:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def lifespan(
+    app: Any = None,
+    *,
+    state: dict[str, Any] | None = None,
+    startup_timeout: float | None = None,
+    shutdown_timeout: float | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Run ``app``'s ASGI lifespan around a block and give the block its state.
+
+    ``app`` defaults to the project's application (``ASGI_APPLICATION``, else ``asgi.py`` next to
+    the settings, else lifespan_signals' handler). Startup runs on enter, shutdown on exit, also
+    when the block raises; a failure raises :class:`LifespanFailed` with the report naming the
+    receivers. The timeouts (seconds) default to the ``LIFESPAN_SIGNALS_*_TIMEOUT`` settings, or
+    30 s / 10 s where those are None: in a test, a hanging receiver fails, it never hangs.
+    Within the block, :func:`lifespan_signals.get_state` returns the state.
+    """
+    app = _project_app() if app is None else app
+    startup = startup_timeout or settings.STARTUP_TIMEOUT or DEFAULT_STARTUP_TIMEOUT
+    shutdown = shutdown_timeout or settings.SHUTDOWN_TIMEOUT or DEFAULT_SHUTDOWN_TIMEOUT
+    # lifespan_signals applications read their budgets from settings when a phase starts.
+    budgets = override_settings(
+        LIFESPAN_SIGNALS_STARTUP_TIMEOUT=startup, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=shutdown
+    )
+    driver = LifespanDriver(  # a failed startup shuts down within the startup phase
+        app, state, startup_timeout=startup + shutdown + _GRACE, shutdown_timeout=shutdown + _GRACE
+    )
+    with budgets:
+        running = await driver.startup()
+    pushed = _current_state() is not running  # an application that is not lifespan_signals'
+    if pushed:
+        _state._enter(running)
+    try:
+        yield running
+    except BaseException as exc:
+        try:
+            with budgets:
+                await driver.shutdown()
+        except LifespanFailed as failed:  # the block's exception is the one to report
+            if hasattr(exc, "add_note"):  # Python 3.11+
+                exc.add_note(f"Lifespan shutdown failed too: {failed.message}")
+        raise
+    else:
+        with budgets:
+            await driver.shutdown()
+    finally:
+        if pushed:
+            _state._exit(running)
+
+
+def in_lifespan(app: Any = None, **options: Any) -> Callable[[F], F]:
+    """Decorate a test function, async or sync, to run inside :func:`lifespan`.
+
+    An async function gets the lifespan on the event loop that runs it, so what receivers open
+    there (an ``aiohttp.ClientSession``) is used and closed on its own loop. A sync function runs
+    in this thread inside a new event loop that also runs the lifespan; ``async_to_sync`` calls
+    from it run on that loop.
+    """
+
+    def decorate(func: F) -> F:
+        if iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with lifespan(app, **options):
+                    return await func(*args, **kwargs)
+
+            return cast(F, run_async)
+
+        async def run_in_loop(*args: Any, **kwargs: Any) -> Any:
+            async with lifespan(app, **options):
+                return await sync_to_async(func)(*args, **kwargs)
+
+        @functools.wraps(func)
+        def run_sync(*args: Any, **kwargs: Any) -> Any:
+            return async_to_sync(run_in_loop)(*args, **kwargs)
+
+        return cast(F, run_sync)
+
+    return decorate
+
+
+class AsyncClient(test.AsyncClient):
+    """Django's ``AsyncClient`` whose requests carry a shallow copy of the lifespan state.
+
+    ``state`` is the state to copy; by default, that of the lifespan running at request time
+    (with none running, requests carry no state, as under a server that runs no lifespan).
+    Requests go through Django's handler and middleware, not the project's ASGI application.
+    """
+
+    def __init__(self, *args: Any, state: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lifespan_state = state
+
+    # Django 5.2 to 6.1 build every request's scope here; a request keyword would become a header.
+    def _base_scope(self, **request: Any) -> dict[str, Any]:
+        scope: dict[str, Any] = super()._base_scope(**request)  # type: ignore[misc]
+        state = _current_state() if self.lifespan_state is None else self.lifespan_state
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
+
+
+if TYPE_CHECKING:
+    _TestCase = test.SimpleTestCase
+else:
+    _TestCase = object
+
+
+class LifespanTestMixin(_TestCase):
+    """Run the lifespan around each test of a Django test case, on the test's own event loop.
+
+    ``class MyTests(LifespanTestMixin, TestCase)``: each test, async or sync, runs inside
+    :func:`lifespan` of ``lifespan_app`` (default: the project's application), with the state as
+    ``self.lifespan_state`` and ``self.async_client`` carrying it. ``setUp`` and ``tearDown``
+    run outside the lifespan.
+    """
+
+    lifespan_app: Any = None
+    async_client_class = AsyncClient
+
+    @property
+    def lifespan_state(self) -> dict[str, Any]:
+        """The state of the lifespan running around the current test."""
+        return _state.get_state()
+
+    def _callTestMethod(self, method: Callable[[], Any]) -> None:  # noqa: N802 - unittest's
+        # Django has wrapped an async test in async_to_sync, which would start its loop after we
+        # could start the lifespan; take the test as written, so that both share one loop.
+        test_method = getattr(type(self), self._testMethodName).__get__(self, type(self))
+        run = in_lifespan(type(self).lifespan_app)(test_method)
+        run_here = async_to_sync(run) if iscoroutinefunction(run) else run
+        super()._callTestMethod(run_here)  # type: ignore[misc]  # not in typeshed
+
+
+class _StateInScope:
+    """Put a shallow copy of the lifespan state in a Channels communicator's scope."""
+
+    scope: dict[str, Any]
+
+    def __init__(self, *args: Any, state: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        state = _current_state() if state is None else state
+        if state is not None:
+            self.scope["state"] = state.copy()
+
+
+def _communicators() -> dict[str, type]:
+    try:
+        from channels import testing
+    except ImportError as exc:
+        raise ImportError(
+            "lifespan_signals.testing.HttpCommunicator and WebsocketCommunicator need Channels: "
+            "pip install 'lifespan-signals[channels]'."
+        ) from exc
+
+    class HttpCommunicator(_StateInScope, testing.HttpCommunicator):  # type: ignore[misc]
+        """Channels' ``HttpCommunicator``; ``state=`` as for :class:`AsyncClient`."""
+
+    class WebsocketCommunicator(_StateInScope, testing.WebsocketCommunicator):  # type: ignore[misc]
+        """Channels' ``WebsocketCommunicator``; ``state=`` as for :class:`AsyncClient`."""
+
+    classes: dict[str, type] = {}
+    for cls in (HttpCommunicator, WebsocketCommunicator):
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+        classes[cls.__name__] = cls
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("HttpCommunicator", "WebsocketCommunicator"):
+        globals().update(_communicators())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
