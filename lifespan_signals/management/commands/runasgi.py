@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from argparse import ArgumentParser
@@ -18,6 +17,7 @@ from django.core.management.base import CommandError
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
 
+from lifespan_signals import reloader
 from lifespan_signals.asgi import LifespanMiddleware, find_application, speaks_lifespan
 from lifespan_signals.conf import settings as lifespan_settings
 
@@ -90,13 +90,13 @@ class Command(RunserverCommand):
             # The reloader's child: the server runs in a daemon thread that dies with the main
             # thread. Whatever ends the main thread (a code change, SIGTERM, Ctrl+C), stop the
             # server first, so lifespan shutdown runs before this process exits.
-            autoreload.autoreload_started.connect(_exit_once_on_signals, dispatch_uid=__name__)
+            reloader.exit_once_on_signals()
             try:
                 autoreload.run_with_reloader(self.inner_run, **options)
             finally:
                 self._stop_server()
         else:
-            sys.exit(_supervise_reloader())
+            sys.exit(reloader.supervise())
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
@@ -225,42 +225,3 @@ def _log_lifespan_to_console() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-
-
-def _exit_once_on_signals(sender: object, **kwargs: Any) -> None:
-    """In the reloader's child, replace Django's SIGTERM handler (and Python's SIGINT one)."""
-    signal.signal(signal.SIGTERM, _exit_once)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
-        signal.signal(signal.SIGINT, _exit_once)
-
-
-def _exit_once(signum: int, frame: object) -> None:
-    """End the main thread as Django would, and ignore any later signal: Ctrl+C reaches the child
-    twice (from the terminal and from the supervising parent), and a second one must not cut the
-    shutdown short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    sys.exit(0)
-
-
-def _supervise_reloader() -> int:
-    """Django's ``restart_with_reloader``, except that SIGTERM and SIGINT are passed to the child
-    and waited for (``subprocess.run`` kills it after 0.25 s), so its lifespan shutdown runs."""
-    env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
-    args = autoreload.get_child_arguments()
-    while True:
-        child = subprocess.Popen(args, env=env, close_fds=False)
-
-        def forward(signum: int, frame: object, child: subprocess.Popen[bytes] = child) -> None:
-            child.send_signal(signum)
-
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            code = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if code != 3:
-            return code

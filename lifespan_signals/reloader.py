@@ -1,0 +1,65 @@
+"""Autoreload glue for ``runasgi``: let the old process shut down before the new one starts.
+
+Django's reloader runs the server in a child process through ``subprocess.run``, which kills the
+child 0.25 s after Ctrl+C and at once on SIGTERM, and in the child the server thread is a daemon
+that dies with the main thread. So the parent here passes signals on and waits, and the child's
+first signal ends its main thread (after which ``runasgi`` stops the server and runs lifespan
+shutdown) while later signals are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from django.utils import autoreload
+
+__all__ = ["exit_once_on_signals", "supervise"]
+
+
+def exit_once_on_signals() -> None:
+    """In the reloader's child: once Django's reloader starts, take over SIGTERM and SIGINT."""
+    # autoreload_started is sent in the main thread after Django installed its SIGTERM handler.
+    autoreload.autoreload_started.connect(_install_handlers, dispatch_uid=__name__)
+
+
+def _install_handlers(sender: object, **kwargs: Any) -> None:
+    """In the reloader's child, replace Django's SIGTERM handler (and Python's SIGINT one)."""
+    signal.signal(signal.SIGTERM, _exit_once)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
+        signal.signal(signal.SIGINT, _exit_once)
+
+
+def _exit_once(signum: int, frame: object) -> None:
+    """End the main thread as Django would, and ignore any later signal: Ctrl+C reaches the child
+    twice (from the terminal and from the supervising parent), and a second one must not cut the
+    shutdown short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.exit(0)
+
+
+def supervise() -> int:
+    """Django's ``restart_with_reloader``, except that SIGTERM and SIGINT are passed to the child
+    and waited for (``subprocess.run`` kills it after 0.25 s), so its lifespan shutdown runs."""
+    env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
+    args = autoreload.get_child_arguments()
+    while True:
+        child = subprocess.Popen(args, env=env, close_fds=False)
+
+        def forward(signum: int, frame: object, child: subprocess.Popen[bytes] = child) -> None:
+            child.send_signal(signum)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if code != 3:
+            return code
