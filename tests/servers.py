@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,16 +101,20 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         assert self._proc is None, "already started"
         self._tmp = tempfile.TemporaryDirectory(prefix="server-")
-        with open(self._path("stdout"), "wb") as out, open(self._path("stderr"), "wb") as err:
-            self._proc = subprocess.Popen(
-                self.args,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # own process group: teardown can kill the workers too
-            )
+        try:
+            with open(self._path("stdout"), "wb") as out, open(self._path("stderr"), "wb") as err:
+                self._proc = subprocess.Popen(
+                    self.args,
+                    cwd=REPO_ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,  # own process group: kill() reaches the workers too
+                )
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def __enter__(self) -> ServerProcess:
@@ -135,8 +140,8 @@ class ServerProcess:
         """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits."""
         deadline = time.monotonic() + timeout
         while True:
-            if self._popen.poll() is not None:
-                self._fail(f"exited with code {self._popen.returncode} before {url} answered")
+            if (code := self._popen.poll()) is not None:
+                raise self._error(f"exited with code {code} before {url} answered")
             try:
                 status, _ = http_get(url, timeout=1.0)
             except (OSError, HTTPException):
@@ -144,7 +149,8 @@ class ServerProcess:
             if status == 200:
                 return
             if time.monotonic() > deadline:
-                self._fail(f"did not answer {url} with 200 within {timeout} s (last: {status})")
+                problem = f"did not answer {url} with 200 within {timeout} s (last: {status})"
+                raise self._error(problem)
             time.sleep(0.05)
 
     def wait_exit(self, timeout: float = 20.0) -> int:
@@ -152,7 +158,7 @@ class ServerProcess:
         try:
             return self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._fail(f"still running after {timeout} s")
+            raise self._error(f"still running after {timeout} s") from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Send ``sig`` to the main process (not the group) and wait for it to exit.
@@ -166,10 +172,8 @@ class ServerProcess:
     def kill(self) -> None:
         """Kill the whole process group and clean up; safe to call more than once."""
         if self._proc is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # the group is gone already
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass  # the group is gone already
             self._proc.wait()
         if self._tmp is not None:
             self._captured = {name: self._read(name) for name in ("stdout", "stderr")}
@@ -204,7 +208,7 @@ class ServerProcess:
             return self._captured.get(name, "")
         return self._path(name).read_bytes().decode(errors="replace")
 
-    def _fail(self, problem: str) -> NoReturn:
-        raise AssertionError(
+    def _error(self, problem: str) -> AssertionError:
+        return AssertionError(
             f"Server {' '.join(self.args)!r} {problem}.\n--- output ---\n{self.output()}"
         )

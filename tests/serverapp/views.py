@@ -11,7 +11,7 @@ async def index(request: HttpRequest) -> JsonResponse:
     state = request.state  # type: ignore[attr-defined]
     session, client = state["aiohttp"], state["httpx"]
     keys = sorted(state)
-    # Written after reading the keys: the next request must not see it (state is copied per request).
+    # Set after reading the keys: the next request must not see it (each gets a copy of state).
     state[f"req-{uuid.uuid4().hex}"] = 1
     return JsonResponse(
         {
