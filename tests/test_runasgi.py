@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import sys
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -262,3 +265,51 @@ def test_port_in_use_is_an_error_and_nothing_leaks(events):
     assert "Address already in use" in output
     assert kinds(read_events(events)) == ["startup", "shutdown"]
     assert read_events(events)[1]["clients"] == CLOSED
+
+
+def _get_in_thread(url):
+    """Start a GET in a thread; return (thread, result dict) to join and inspect later."""
+    result = {}
+
+    def run():
+        try:
+            result["response"] = http_get(url, timeout=TIMEOUT)
+        except OSError as exc:  # the server closed the connection
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_in_flight_requests_finish_before_shutdown(events):
+    port = free_port()
+    with runasgi(port, "--noreload", events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        requests = [_get_in_thread(f"http://127.0.0.1:{port}/slow/?seconds=1") for _ in range(3)]
+        wait_until(lambda: kinds(read_events(events)).count("slow-start") == 3, TIMEOUT, "requests")
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        output = server.output()
+    for thread, result in requests:
+        thread.join(TIMEOUT)
+        status, body = result["response"]
+        assert status == 200
+        assert json.loads(body) == {"slept": True, "aiohttp_closed": False}
+    recorded = kinds(read_events(events))
+    assert recorded == ["startup", *["slow-start"] * 3, *["slow-end"] * 3, "shutdown"]
+    assert "Waiting for 3 in-flight request(s) to finish." in output
+    assert_clean(output)
+
+
+def test_graceful_timeout_bounds_the_wait_for_in_flight_requests(events):
+    port = free_port()
+    with runasgi(port, "--noreload", "--graceful-timeout", "0.5", events=events) as server:
+        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        thread, result = _get_in_thread(f"http://127.0.0.1:{port}/slow/?seconds=60")
+        wait_until(lambda: "slow-start" in kinds(read_events(events)), TIMEOUT, "the request")
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        assert time.monotonic() - started < 10
+    thread.join(TIMEOUT)
+    assert "response" not in result or result["response"][0] != 200
+    assert kinds(read_events(events)) == ["startup", "slow-start", "shutdown"]

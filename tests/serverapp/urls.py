@@ -5,4 +5,5 @@ from tests.serverapp import views
 urlpatterns = [
     path("", views.index),
     path("health/", views.health),
+    path("slow/", views.slow),
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -27,3 +28,13 @@ async def index(request: HttpRequest) -> JsonResponse:
 
 async def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+async def slow(request: HttpRequest) -> JsonResponse:
+    """Takes ``?seconds=`` to answer, recording when it starts and ends (in-flight tests)."""
+    from tests.serverapp.apps import record
+
+    record("slow-start")
+    await asyncio.sleep(float(request.GET.get("seconds", "1")))
+    record("slow-end")
+    return JsonResponse({"slept": True, "aiohttp_closed": request.state["aiohttp"].closed})
