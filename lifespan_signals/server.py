@@ -83,24 +83,28 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         super().listen_error(failure)
 
     def kill_all_applications(self) -> defer.Deferred[None]:
-        # Daphne's own version cancels every application at once; ours drains first.
+        # Daphne's own version cancels every application at once (and trips over a connection
+        # upgraded to a WebSocket, which has no instance for a moment); ours drains first.
         return defer.Deferred.fromFuture(asyncio.ensure_future(self._shutdown()))
 
     async def _shutdown(self) -> None:
         await asyncio.gather(
             *(defer.maybeDeferred(port.stopListening).asFuture(self.loop) for port in self._ports)
         )
-        in_flight = [
-            details["application_instance"]
+        running = {
+            protocol: instance
             for protocol, details in self.connections.items()
-            if not isinstance(protocol, WebSocketProtocol)
-            and "application_instance" in details
-            and not details["application_instance"].done()
-        ]
+            if (instance := details.get("application_instance")) and not instance.done()
+        }
+        in_flight = [i for p, i in running.items() if not isinstance(p, WebSocketProtocol)]
         if in_flight:
             logger.info("Waiting for %d in-flight request(s) to finish.", len(in_flight))
             await asyncio.wait(in_flight, timeout=self.graceful_timeout)
-        await super().kill_all_applications().asFuture(self.loop)  # WebSockets, stragglers
+        rest = [instance for instance in running.values() if not instance.done()]
+        for instance in rest:  # WebSockets, and requests past the graceful timeout
+            instance.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=self.application_close_timeout)
         await self._shutdown_lifespan()
 
     async def _shutdown_lifespan(self) -> None:

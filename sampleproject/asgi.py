@@ -1,6 +1,9 @@
-"""ASGI entry point: Django's handler plus the lifespan protocol.
+"""ASGI entry point: Channels' routing, plus the lifespan protocol.
 
-Run with e.g. ``uvicorn sampleproject.asgi:application --lifespan on``.
+Run with e.g. ``uvicorn sampleproject.asgi:application --lifespan on`` or ``manage.py runasgi``.
+HTTP goes to Django; WebSockets to the shop's consumers, which find the clients that the
+``asgi_startup`` receivers opened in ``self.scope["state"]``, as views find them in
+``request.state``.
 """
 
 from __future__ import annotations
@@ -11,4 +14,21 @@ from lifespan_signals.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sampleproject.settings")
 
-application = get_asgi_application()
+# Set Django up before importing consumers or the auth middleware (they import models).
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from lifespan_signals.channels import ProtocolTypeRouter  # noqa: E402
+from sampleproject.shop.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -74,6 +74,9 @@ STATIC_URL = "static/"
 # Simulated latency (seconds) of each demo "microservice" under /services/.
 SAMPLE_SERVICE_LATENCY = float(os.environ.get("SAMPLE_SERVICE_LATENCY", "0.03"))
 
+# How often (seconds) the WebSocket at /ws/stats/ pushes the shared clients' statistics.
+SAMPLE_STATS_INTERVAL = float(os.environ.get("SAMPLE_STATS_INTERVAL", "1.0"))
+
 # Show the lifespan on the console: lifespan_signals' summary lines and the shop's clients.
 LOGGING = {
     "version": 1,

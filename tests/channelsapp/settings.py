@@ -1,0 +1,31 @@
+"""Settings for the Channels project the tests run in process and under real servers."""
+
+SECRET_KEY = "lifespan-signals-channels-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "lifespan_signals",
+    "tests.channelsapp",
+]
+MIDDLEWARE = ["lifespan_signals.middleware.LifespanStateMiddleware"]
+ROOT_URLCONF = "tests.channelsapp.urls"
+ASGI_APPLICATION = "tests.channelsapp.asgi.application"
+# Sessions in signed cookies: AuthMiddlewareStack works without a session table.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+    },
+    "loggers": {
+        "lifespan_signals": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
