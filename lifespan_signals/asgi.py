@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 import django
@@ -93,7 +94,11 @@ def find_application() -> tuple[str, Any] | None:
     """
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
-        package = settings.SETTINGS_MODULE.rpartition(".")[0]
+        # SETTINGS_MODULE is None under override_settings() and settings.configure().
+        settings_module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE")
+        if not settings_module:
+            return None
+        package = settings_module.rpartition(".")[0]
         module = f"{package}.asgi" if package else "asgi"
         if importlib.util.find_spec(module) is None:
             return None

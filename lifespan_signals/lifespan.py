@@ -32,6 +32,7 @@ class Lifespan:
         self.state = state
         self._entered: Entered = []
         self._snapshot: dict[str, Any] = {}
+        self._shut_down = False
 
     async def startup(self) -> str | None:
         """Enter resources, send ``asgi_startup``; on failure shut down and return the report."""
@@ -63,7 +64,13 @@ class Lifespan:
         return None
 
     async def shutdown(self) -> str | None:
-        """Send ``asgi_shutdown``, exit resources; return the failure report, if any."""
+        """Send ``asgi_shutdown``, exit resources; return the failure report, if any.
+
+        Runs once: a second call (a cancellation during a failed startup's shutdown) returns None.
+        """
+        if self._shut_down:
+            return None
+        self._shut_down = True
         started = time.perf_counter()
         # Servers may empty their state dict before shutdown (granian does): give receivers back
         # what startup put there, so they can close it.
@@ -121,7 +128,11 @@ async def serve_lifespan(
             message = await receive()
             kind = message.get("type")
             if kind == "lifespan.startup" and not running:
-                report = await lifespan.startup()
+                try:
+                    report = await lifespan.startup()
+                except BaseException:  # cancelled half way: close what was opened
+                    await lifespan.shutdown()
+                    raise
                 if report is not None:
                     await send({"type": "lifespan.startup.failed", "message": report})
                     return

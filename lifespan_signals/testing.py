@@ -8,10 +8,9 @@
         async with lifespan() as state:
             response = await AsyncClient().get("/")
 
-Also :func:`in_lifespan` (a decorator), :class:`LifespanTestMixin` for Django test cases, the
-pytest fixtures of :mod:`lifespan_signals.pytest_plugin`, and, with Channels installed,
-``HttpCommunicator`` and ``WebsocketCommunicator``. Those two are created on first import from
-here and left out of ``__all__``, so that this module works without Channels.
+Also :func:`in_lifespan`, :class:`LifespanTestMixin` for Django test cases, and, with Channels
+installed, ``HttpCommunicator`` and ``WebsocketCommunicator``: made on first import, and left out
+of ``__all__``, so that this module works without Channels. pytest: :mod:`.pytest_plugin`.
 """
 
 from __future__ import annotations
@@ -60,14 +59,13 @@ async def lifespan(
     startup_timeout: float | None = None,
     shutdown_timeout: float | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Run ``app``'s ASGI lifespan around a block and give the block its state.
+    """Run ``app``'s ASGI lifespan around a block, which gets the state (also from ``get_state()``).
 
-    ``app`` defaults to the project's application (``ASGI_APPLICATION``, else ``asgi.py`` next to
-    the settings, else lifespan_signals' handler). Startup runs on enter, shutdown on exit, also
-    when the block raises; a failure raises :class:`LifespanFailed` with the report naming the
-    receivers. The timeouts (seconds) default to the ``LIFESPAN_SIGNALS_*_TIMEOUT`` settings, or
-    30 s / 10 s where those are None: in a test, a hanging receiver fails, it never hangs.
-    Within the block, :func:`lifespan_signals.get_state` returns the state.
+    ``app``: the project's application by default (``ASGI_APPLICATION``, else ``asgi.py`` next to
+    the settings, else lifespan_signals' handler). Startup on enter, shutdown on exit, also when
+    the block raises; a failure raises :class:`LifespanFailed` with the report naming receivers.
+    Timeouts (seconds) default to the ``LIFESPAN_SIGNALS_*_TIMEOUT`` settings, or 30 s / 10 s
+    where those are None: a hanging receiver fails the test, never hangs it.
     """
     app = _project_app() if app is None else app
     startup = startup_timeout or settings.STARTUP_TIMEOUT or DEFAULT_STARTUP_TIMEOUT
@@ -105,10 +103,9 @@ async def lifespan(
 def in_lifespan(app: Any = None, **options: Any) -> Callable[[F], F]:
     """Decorate a test function, async or sync, to run inside :func:`lifespan`.
 
-    An async function gets the lifespan on the event loop that runs it, so what receivers open
-    there (an ``aiohttp.ClientSession``) is used and closed on its own loop. A sync function runs
-    in this thread inside a new event loop that also runs the lifespan; ``async_to_sync`` calls
-    from it run on that loop.
+    An async function gets the lifespan on the loop that runs it, so what receivers open there
+    (an ``aiohttp.ClientSession``) is used and closed on its own loop. A sync function runs in its
+    thread, in a new loop that runs the lifespan too; its ``async_to_sync`` calls run there.
     """
 
     def decorate(func: F) -> F:
@@ -137,9 +134,8 @@ def in_lifespan(app: Any = None, **options: Any) -> Callable[[F], F]:
 class AsyncClient(test.AsyncClient):
     """Django's ``AsyncClient`` whose requests carry a shallow copy of the lifespan state.
 
-    ``state`` is the state to copy; by default, that of the lifespan running at request time
-    (with none running, requests carry no state, as under a server that runs no lifespan).
-    Requests go through Django's handler and middleware, not the project's ASGI application.
+    ``state``: the state to copy; by default, that of the lifespan running at request time (none
+    running: no state). Requests go through Django's handler, not the project's ASGI application.
     """
 
     def __init__(self, *args: Any, state: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -164,10 +160,9 @@ else:
 class LifespanTestMixin(_TestCase):
     """Run the lifespan around each test of a Django test case, on the test's own event loop.
 
-    ``class MyTests(LifespanTestMixin, TestCase)``: each test, async or sync, runs inside
-    :func:`lifespan` of ``lifespan_app`` (default: the project's application), with the state as
-    ``self.lifespan_state`` and ``self.async_client`` carrying it. ``setUp`` and ``tearDown``
-    run outside the lifespan.
+    ``class MyTests(LifespanTestMixin, TestCase)``: each test, async or sync, runs in
+    :func:`lifespan` of ``lifespan_app`` (default: the project's application), with the state in
+    ``self.lifespan_state`` and ``self.async_client`` carrying it; ``setUp``/``tearDown`` do not.
     """
 
     lifespan_app: Any = None
@@ -175,7 +170,6 @@ class LifespanTestMixin(_TestCase):
 
     @property
     def lifespan_state(self) -> dict[str, Any]:
-        """The state of the lifespan running around the current test."""
         return _state.get_state()
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:  # noqa: N802 - unittest's
@@ -214,11 +208,9 @@ def _communicators() -> dict[str, type]:
     class WebsocketCommunicator(_StateInScope, testing.WebsocketCommunicator):  # type: ignore[misc]
         """Channels' ``WebsocketCommunicator``; ``state=`` as for :class:`AsyncClient`."""
 
-    classes: dict[str, type] = {}
     for cls in (HttpCommunicator, WebsocketCommunicator):
         cls.__module__, cls.__qualname__ = __name__, cls.__name__
-        classes[cls.__name__] = cls
-    return classes
+    return {"HttpCommunicator": HttpCommunicator, "WebsocketCommunicator": WebsocketCommunicator}
 
 
 def __getattr__(name: str) -> Any:

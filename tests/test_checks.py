@@ -132,3 +132,15 @@ class ApplicationChecksTests(SimpleTestCase):
         [warning] = check_asgi_application()
         self.assertEqual(warning.id, "lifespan_signals.W001")
         self.assertIn("'tests.plainasgi.asgi.application'", warning.msg)
+
+
+class FindApplicationTests(SimpleTestCase):
+    @override_settings(ROOT_URLCONF="tests.urls")  # SETTINGS_MODULE is None in here
+    def test_works_under_override_settings(self):
+        from django.conf import settings
+
+        from lifespan_signals.asgi import find_application
+
+        self.assertIsNone(settings.SETTINGS_MODULE)
+        self.assertIsNone(find_application())  # tests.settings → tests.asgi, which doesn't exist
+        self.assertEqual(check_asgi_application(), [])

@@ -386,3 +386,27 @@ class GetStateTests(SimpleTestCase):
         self.assertEqual(seen, [state])
         with self.assertRaises(LifespanNotStarted):
             get_state()
+
+
+class CancelledStartupTests(SimpleTestCase):
+    async def test_cancelled_during_startup_closes_what_was_opened(self):
+        closed = []
+        entered = asyncio.Event()
+
+        async def hangs(sender, **kwargs):
+            entered.set()
+            await asyncio.sleep(60)
+
+        async def close(sender, *, state, **kwargs):
+            closed.append(sorted(state))
+
+        with connected(asgi_startup, open_client, hangs), connected(asgi_shutdown, close):
+            lifespan = Lifespan(get_asgi_application(), {})
+            await lifespan.communicator.send_input({"type": "lifespan.startup"})
+            await entered.wait()
+            lifespan.communicator.future.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await lifespan.communicator.future
+        self.assertEqual(closed, [["client"]])
+        with self.assertRaises(LifespanNotStarted):
+            get_state()
