@@ -29,8 +29,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses.
 pytest: $(STAMP)
-	PYTHONDEVMODE=1 $(BIN)/python -m pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
+	rm -f .coverage .coverage.*
+	PYTHONDEVMODE=1 $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 test: lint typecheck pytest
 
