@@ -29,21 +29,32 @@ ASGISendCallable = Any
 
 
 class _LifespanSupport:
-    """What both applications share: serving lifespan scopes, and state for the others."""
+    """Serve ``lifespan`` scopes; give other scopes the state and hand them on (``super()``)."""
 
     # The state this app created because the server gave none (Daphne); copied into each scope.
     _own_state: dict[str, Any] | None = None
 
-    async def _serve_lifespan(
+    async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
+        if scope["type"] != "lifespan":
+            await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
+            return
         if scope.get("state") is None:
             scope = {**scope, "state": {}}
             self._own_state = scope["state"]
         try:
-            await serve_lifespan(type(self), scope, receive, send)
+            handler = self._lifespan_handler()
+            if handler is None:
+                await serve_lifespan(type(self), scope, receive, send)
+            else:
+                await handler(scope, receive, send)
         finally:
             self._own_state = None
+
+    def _lifespan_handler(self) -> ASGIApp | None:
+        """An application of the user's own to serve lifespan instead of the signals, if any."""
+        return None
 
     def _with_state(self, scope: Scope) -> Scope:
         own = self._own_state
@@ -53,31 +64,22 @@ class _LifespanSupport:
         return {**scope, "state": own.copy()}
 
 
-class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
-    """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's."""
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        if scope["type"] == "lifespan":
-            await self._serve_lifespan(scope, receive, send)
-        else:
-            await super().__call__(self._with_state(scope), receive, send)
-
-
-class LifespanMiddleware(_LifespanSupport):
-    """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through."""
-
+class _Wrapper:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["type"] == "lifespan":
-            await self._serve_lifespan(scope, receive, send)
-        else:
-            await self.app(self._with_state(scope), receive, send)
+        await self.app(scope, receive, send)
+
+
+class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
+    """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's."""
+
+
+class LifespanMiddleware(_LifespanSupport, _Wrapper):
+    """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through."""
 
 
 def get_asgi_application() -> LifespanASGIHandler:

@@ -22,12 +22,7 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter as _ChannelsProtocolTypeRouter
 
-from lifespan_signals.asgi import (
-    ASGIReceiveCallable,
-    ASGISendCallable,
-    Scope,
-    _LifespanSupport,
-)
+from lifespan_signals.asgi import _LifespanSupport
 
 __all__ = ["ProtocolTypeRouter"]
 
@@ -45,25 +40,5 @@ class ProtocolTypeRouter(_LifespanSupport, _ChannelsProtocolTypeRouter):  # type
 
     application_mapping: dict[str, Any]
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        if scope["type"] != "lifespan":
-            await super().__call__(self._with_state(scope), receive, send)
-        elif "lifespan" in self.application_mapping:
-            await self._delegate_lifespan(scope, receive, send)
-        else:
-            await self._serve_lifespan(scope, receive, send)
-
-    async def _delegate_lifespan(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        # The mapping's own lifespan app fills the state; when the server gives none, hand it one
-        # that this router then copies into the other scopes, as it does for its own lifespan.
-        if scope.get("state") is None:
-            scope = {**scope, "state": {}}
-            self._own_state = scope["state"]
-        try:
-            await self.application_mapping["lifespan"](scope, receive, send)
-        finally:
-            self._own_state = None
+    def _lifespan_handler(self) -> Any:
+        return self.application_mapping.get("lifespan")

@@ -308,14 +308,17 @@ class TimeoutTests(SimpleTestCase):
 
 
 class ProtocolErrorTests(SimpleTestCase):
-    async def test_unknown_message_type_is_named(self):
+    async def assert_protocol_error(self, message_type, error):
         lifespan = Lifespan(get_asgi_application(), {})
-        await lifespan.communicator.send_input({"type": "lifespan.reboot"})
-        with self.assertRaisesMessage(
-            LifespanProtocolError,
-            "Unknown lifespan message type 'lifespan.reboot'; expected 'lifespan.startup'.",
-        ):
+        await lifespan.communicator.send_input({"type": message_type})
+        with self.assertRaisesMessage(LifespanProtocolError, error):
             await lifespan.communicator.wait(5)
+
+    async def test_unknown_message_type_is_named(self):
+        await self.assert_protocol_error(
+            "lifespan.reboot",
+            "Unknown lifespan message type 'lifespan.reboot'; expected 'lifespan.startup'.",
+        )
 
     async def test_second_startup_is_an_error_and_shuts_down(self):
         closed = []
@@ -334,13 +337,9 @@ class ProtocolErrorTests(SimpleTestCase):
         self.assertEqual(closed, [True])
 
     async def test_shutdown_before_startup_is_an_error(self):
-        lifespan = Lifespan(get_asgi_application(), {})
-        await lifespan.communicator.send_input({"type": "lifespan.shutdown"})
-        with self.assertRaisesMessage(
-            LifespanProtocolError,
-            "Received 'lifespan.shutdown' before 'lifespan.startup' completed.",
-        ):
-            await lifespan.communicator.wait(5)
+        await self.assert_protocol_error(
+            "lifespan.shutdown", "Received 'lifespan.shutdown' before 'lifespan.startup' completed."
+        )
 
     async def test_failed_send_from_server_propagates_untouched(self):
         """hypercorn raises from send() on *.failed to stop itself; that must reach it as is."""

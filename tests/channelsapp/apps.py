@@ -5,24 +5,16 @@ Each process appends what happened, as JSON lines, to the file named by ``LIFESP
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import aiohttp
 from django.apps import AppConfig
 
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from tests.serverapp.apps import record
 
 # What startup created in this process, to check that shutdown got the very same object.
 _created: dict[str, Any] = {}
-
-
-def record(event: str, **data: Any) -> None:
-    path = os.environ.get("LIFESPAN_TEST_EVENTS")
-    if path:
-        with open(path, "a") as file:
-            file.write(json.dumps({"event": event, "pid": os.getpid(), **data}) + "\n")
 
 
 async def open_session(*, sender: type, state: dict[str, Any], **kwargs: Any) -> None:

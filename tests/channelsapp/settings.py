@@ -1,3 +1,5 @@
+from tests.serverapp import settings as serverapp_settings
+
 """Settings for the Channels project the tests run in process and under real servers."""
 
 SECRET_KEY = "lifespan-signals-channels-tests"
@@ -19,13 +21,4 @@ SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
-    },
-    "loggers": {
-        "lifespan_signals": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-    },
-}
+LOGGING = serverapp_settings.LOGGING
