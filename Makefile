@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest matrix clean
+.PHONY: install run test lint typecheck pytest matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: lint typecheck pytest
 PYENV_BINS := $(shell ls -d $(HOME)/.pyenv/versions/3.1[0-3].*/bin 2>/dev/null | tr '\n' ':')
 matrix: $(STAMP)
 	PATH="$(PYENV_BINS)$$PATH" $(BIN)/tox run
+
+# Benchmarks, not part of `make test`: wrk from Debian's packages, matplotlib for the chart.
+bench: $(STAMP)
+	command -v wrk >/dev/null || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq wrk; }
+	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info .coverage .mypy_cache .ruff_cache .pytest_cache

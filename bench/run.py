@@ -1,0 +1,258 @@
+"""``make bench``: what lifespan_signals costs and what it saves, measured as ratios.
+
+Each comparison starts its servers side by side (subprocesses on free loopback ports) and drives
+them in turn with wrk, ROUNDS times, the order rotating every round; the figure is the median of
+the per-round ratios of requests/s. On a busy machine absolute req/s drift from minute to minute,
+but two servers measured seconds apart drift together. Startup and SIGTERM-to-exit are in ms.
+The "by CPU" column gives the same ratios from the servers' CPU time per request, which the time
+other processes (or the hypervisor) take from the server does not disturb: a cross-check.
+
+Writes bench/results.json (numbers only), bench/results-meta.json (machine, req/s of every server)
+and bench/results.png. ``BENCH_ROUNDS`` and ``BENCH_SECONDS`` shorten a trial run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
+from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
+
+HERE = ROOT / "bench"
+PYTHON = sys.executable
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))  # even: A and B go first equally often
+SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+
+
+def uvicorn(app: str, lifespan: str = "on") -> list[str]:
+    return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
+            "--lifespan", lifespan, "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
+RUNASGI = [PYTHON, "manage.py", "runasgi", "--noreload", "127.0.0.1:{port}"]
+
+
+def daphne(app: str) -> list[str]:
+    return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", app]
+
+
+@dataclass
+class Server:
+    """How to start one server, and the path that wrk loads on it."""
+
+    command: list[str]
+    path: str
+    env: dict[str, str]
+
+
+BENCH = {"DJANGO_SETTINGS_MODULE": "bench.settings"}
+PLAIN = {"DJANGO_SETTINGS_MODULE": "bench.settings_plain"}
+SAMPLE = {"DJANGO_SETTINGS_MODULE": "sampleproject.settings", "DJANGO_DEBUG": "false"}
+LIFESPAN = uvicorn("bench.asgi:application")
+
+# Servers measured in the same rounds, and the ratios (key, A, B) taken between them.
+COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
+    (
+        {
+            "uvicorn, lifespan_signals": Server(LIFESPAN, "/hello/", BENCH),
+            "uvicorn, plain Django": Server(
+                uvicorn("bench.asgi_plain:application", "off"), "/hello/", PLAIN
+            ),
+        },
+        [("p1_overhead_uvicorn", "uvicorn, lifespan_signals", "uvicorn, plain Django")],
+    ),
+    (
+        {
+            "runasgi, plain Django": Server(RUNASGI, "/hello/", PLAIN),
+            "daphne, plain Django": Server(
+                daphne("bench.asgi_plain:application"), "/hello/", PLAIN
+            ),
+        },
+        [("p2_runasgi_vs_daphne", "runasgi, plain Django", "daphne, plain Django")],
+    ),
+    (
+        {
+            "aiohttp shared": Server(LIFESPAN, "/aiohttp/shared/", BENCH),
+            "aiohttp per request": Server(LIFESPAN, "/aiohttp/per-request/", BENCH),
+            "aiohttp global": Server(LIFESPAN, "/aiohttp/global/", BENCH),
+            "httpx shared": Server(LIFESPAN, "/httpx/shared/", BENCH),
+            "httpx per request": Server(LIFESPAN, "/httpx/per-request/", BENCH),
+        },
+        [
+            ("p3_aiohttp_shared_vs_per_request", "aiohttp shared", "aiohttp per request"),
+            ("p3_httpx_shared_vs_per_request", "httpx shared", "httpx per request"),
+            ("p3_lifespan_vs_global", "aiohttp shared", "aiohttp global"),
+        ],
+    ),
+    (
+        {
+            "sample home, runasgi": Server(RUNASGI, "/", SAMPLE),
+            "sample home, uvicorn": Server(uvicorn("sampleproject.asgi:application"), "/", SAMPLE),
+        },
+        [("sample_home_runasgi_vs_uvicorn", "sample home, runasgi", "sample home, uvicorn")],
+    ),
+]
+
+
+Runs = dict[str, list[float]]
+
+
+def measure(servers: dict[str, Server], logs: Path, env: dict[str, str]) -> tuple[Runs, Runs]:
+    """Requests/s, and the server's CPU ms per request, of each server in each round.
+
+    All servers run throughout. CPU time per request does not count the time other processes
+    (or the hypervisor) take from the server, so it shows a cost hidden by noise in req/s.
+    """
+    names = list(servers)
+    with contextlib.ExitStack() as stack:
+        running = {}
+        for name, server in servers.items():
+            log = logs / f"{re.sub(r'[^a-z]+', '-', name)}.log"
+            running[name] = stack.enter_context(
+                serve(server.command, server.env | env, server.path, log)
+            )
+        for name in names:
+            wrk(running[name].url, 2)  # warm-up
+            settle(running[name].process.pid)
+        rps: Runs = {name: [] for name in names}
+        cpu: Runs = {name: [] for name in names}
+        for round_ in range(ROUNDS):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                pid = running[name].process.pid
+                cpu_before, started = cpu_seconds(pid), time.monotonic()
+                rps[name].append(wrk(running[name].url, SECONDS))
+                cores = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
+                cpu[name].append(cores / rps[name][-1] * 1000)
+                settle(pid)
+            print(
+                f"  round {round_ + 1}/{ROUNDS}: " + ", ".join(f"{rps[n][-1]:.0f}" for n in names)
+            )
+        return rps, cpu
+
+
+def startup_ms(receivers: int = 100, delay: float = 0.05, runs: int = 5) -> float:
+    """p4: lifespan startup with ``receivers`` async receivers each awaiting ``delay`` s."""
+    import django
+    from django.conf import settings
+
+    settings.configure(INSTALLED_APPS=["lifespan_signals"])
+    django.setup()
+    from lifespan_signals.asgi import LifespanASGIHandler
+    from lifespan_signals.driver import LifespanDriver
+    from lifespan_signals.signals import asgi_startup
+
+    async def receiver(**kwargs: Any) -> None:
+        await asyncio.sleep(delay)
+
+    async def once() -> float:
+        driver = LifespanDriver(LifespanASGIHandler())
+        started = time.perf_counter()
+        await driver.startup()
+        elapsed = (time.perf_counter() - started) * 1000
+        await driver.shutdown()
+        return elapsed
+
+    uids = [f"bench.receiver.{index}" for index in range(receivers)]
+    for uid in uids:
+        asgi_startup.connect(receiver, weak=False, dispatch_uid=uid)
+    try:
+        return statistics.median(asyncio.run(once()) for _ in range(runs))
+    finally:
+        for uid in uids:
+            asgi_startup.disconnect(dispatch_uid=uid)
+
+
+def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> float:
+    """p5: SIGTERM to exit of an idle server, checking that lifespan shutdown ran."""
+    times = []
+    for run in range(runs):
+        log = logs / f"sigterm-{name}-{run}.log"
+        with serve(server.command, server.env, server.path, log) as running:
+            time.sleep(0.5)
+            started = time.perf_counter()
+            running.process.send_signal(signal.SIGTERM)
+            code = running.process.wait(30)
+            times.append((time.perf_counter() - started) * 1000)
+        # uvicorn re-raises the SIGTERM it handled once shut down: -15 is a clean exit there.
+        if code not in (0, -signal.SIGTERM) or "Lifespan shutdown complete" not in log.read_text():
+            raise RuntimeError(f"{name}: exit {code}, or no lifespan shutdown:\n{tail(log)}")
+    return statistics.median(times)
+
+
+def main() -> None:
+    began, ticks = time.monotonic(), cpu_ticks()
+    results: dict[str, float] = {}
+    rows: list[Row] = []
+    rps_medians: dict[str, float] = {}
+    cpu_medians: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        logs = Path(tmp)
+        print("p4: startup with 100 async receivers awaiting 50 ms each")
+        results["p4_startup_ms_100_receivers"] = startup_ms()
+        rows.append(Row("p4_startup_ms_100_receivers", results["p4_startup_ms_100_receivers"]))
+
+        print("p5: SIGTERM to exit, idle server (uvicorn | runasgi)")
+        exits = {
+            "uvicorn": sigterm_exit_ms(Server(LIFESPAN, "/hello/", BENCH), logs, "uvicorn"),
+            "runasgi": sigterm_exit_ms(Server(RUNASGI, "/hello/", BENCH), logs, "runasgi"),
+        }
+        results["p5_sigterm_exit_ms"] = max(exits.values())
+        results |= {f"p5_sigterm_exit_ms_{name}": ms for name, ms in exits.items()}
+        a, b = (f"{ms:.0f} ms" for ms in exits.values())
+        rows.append(Row("p5_sigterm_exit_ms", results["p5_sigterm_exit_ms"], a, b))
+
+        upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
+        with serve(upstream, {}, "/", logs / "upstream.log") as up:
+            env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
+            for servers, ratios in COMPARISONS:
+                print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
+                rps, cpu = measure(servers, logs, env)
+                rps_medians |= {name: statistics.median(runs) for name, runs in rps.items()}
+                cpu_medians |= {name: statistics.median(runs) for name, runs in cpu.items()}
+                for key, a, b in ratios:
+                    results[key] = median_ratio(rps[a], rps[b])
+                    by_cpu = median_ratio(cpu[b], cpu[a])  # cheaper per request: more req/s
+                    ra, rb = f"{rps_medians[a]:.0f}", f"{rps_medians[b]:.0f}"
+                    rows.append(Row(key, results[key], ra, rb, by_cpu))
+    results["sample_home_runasgi_rps"] = rps_medians["sample home, runasgi"]
+    results["sample_home_uvicorn_rps"] = rps_medians["sample home, uvicorn"]
+    results = {key: round(value, 3) for key, value in results.items()}
+
+    print_table(rows)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (stolen, total), (stolen_before, total_before) = cpu_ticks(), ticks
+    meta = machine() | {
+        "cpu_stolen_by_hypervisor": round((stolen - stolen_before) / (total - total_before), 3),
+        "rounds": ROUNDS,
+        "seconds_per_run": SECONDS,
+        "wrk_args": " ".join(WRK),
+        "req_per_s": rps_medians,
+        "server_cpu_ms_per_request": {name: round(ms, 3) for name, ms in cpu_medians.items()},
+        "ratios_by_server_cpu": {row.key: round(row.by_cpu, 3) for row in rows if row.by_cpu},
+    }
+    (HERE / "results-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    draw_chart(results, HERE / "results.png")
+    took = time.monotonic() - began
+    print(f"\nWrote bench/results.json, results-meta.json and results.png in {took:.0f} s.")
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median of the per-round ratios a/b."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The upstream service the views call: a tiny keep-alive HTTP/1.1 server on loopback.
+
+It answers every request with the same small JSON body, at a small fraction of what a Django
+request costs, so that the figures measure the client side.
+
+Usage: ``python -m bench.upstream PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+BODY = b'{"id": 42, "name": "upstream", "tags": ["bench", "json"]}'
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+    len(BODY),
+    BODY,
+)
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        # Requests are GETs without a body: answer each complete request head.
+        *heads, self.buffer = (self.buffer + data).split(b"\r\n\r\n")
+        if heads:
+            self.transport.write(RESPONSE * len(heads))
+
+
+async def serve(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(UpstreamProtocol, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(int(sys.argv[1])))
