@@ -40,9 +40,10 @@ class _LifespanSupport:
         if scope["type"] != "lifespan":
             await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
             return
+        own = None
         if scope.get("state") is None:
-            scope = {**scope, "state": {}}
-            self._own_state = scope["state"]
+            own = self._own_state = {}
+            scope = {**scope, "state": own}
         try:
             handler = self._lifespan_handler()
             if handler is None:
@@ -50,7 +51,8 @@ class _LifespanSupport:
             else:
                 await handler(scope, receive, send)
         finally:
-            self._own_state = None
+            if own is not None and self._own_state is own:  # not a later scope's
+                self._own_state = None
 
     def _lifespan_handler(self) -> ASGIApp | None:
         """An application of the user's own to serve lifespan instead of the signals, if any."""

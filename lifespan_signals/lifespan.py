@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
+from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals import state as _state
-from lifespan_signals.conf import settings
+from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
 from lifespan_signals.dispatch import Budget, Failure, send_signal
 from lifespan_signals.resources import Entered, enter_resources, exit_resources
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
@@ -41,6 +42,7 @@ class Lifespan:
         count = 0
         try:
             budget = Budget("LIFESPAN_SIGNALS_STARTUP_TIMEOUT", settings.STARTUP_TIMEOUT)
+            settings.SHUTDOWN_TIMEOUT  # noqa: B018 - a bad value must stop startup, not shutdown
             failure = await enter_resources(self.state, budget, self._entered)
             failures = [failure] if failure else []
             if not failures:
@@ -78,7 +80,7 @@ class Lifespan:
             self.state.setdefault(key, value)
         count, resources = 0, len(self._entered)
         try:
-            budget = Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", settings.SHUTDOWN_TIMEOUT)
+            budget = Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", _shutdown_timeout())
             count, failures = await send_signal(
                 asgi_shutdown, self.sender, budget, "asgi_shutdown", **self._named()
             )
@@ -102,6 +104,13 @@ class Lifespan:
 
     def _named(self) -> dict[str, Any]:
         return {"scope": self.scope, "state": self.state}
+
+
+def _shutdown_timeout() -> float | None:
+    try:
+        return settings.SHUTDOWN_TIMEOUT
+    except ImproperlyConfigured:  # startup refused it already: still close what is open
+        return DEFAULT_SHUTDOWN_TIMEOUT
 
 
 def _report(phase: str, failures: list[Failure]) -> str:

@@ -3,7 +3,7 @@
 Django's reloader runs the server in a child process through ``subprocess.run``, which kills the
 child 0.25 s after Ctrl+C and at once on SIGTERM, and in the child the server thread is a daemon
 that dies with the main thread. So the parent here passes signals on and waits, and the child's
-first signal ends its main thread (after which ``runasgi`` stops the server and runs lifespan
+first signal stops the reloader's loop (after which ``runasgi`` stops the server and runs lifespan
 shutdown) while later signals are ignored.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from typing import Any
 
 from django.utils import autoreload
@@ -26,22 +25,21 @@ def exit_once_on_signals() -> None:
     autoreload.autoreload_started.connect(_install_handlers, dispatch_uid=__name__)
 
 
-def _install_handlers(sender: object, **kwargs: Any) -> None:
+def _install_handlers(sender: autoreload.BaseReloader, **kwargs: Any) -> None:
     """In the reloader's child, replace Django's SIGTERM handler (and Python's SIGINT one)."""
-    signal.signal(signal.SIGTERM, _exit_once)
+
+    def stop(signum: int, frame: object) -> None:
+        # Ctrl+C reaches the child twice (from the terminal and from the supervising parent): a
+        # second signal must not cut the shutdown short. And raising here (as Django's handler
+        # does) is lost when the main thread happens to be in a garbage-collector callback: stop
+        # the reloader's loop instead; runasgi's run() then stops the server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sender.stop()
+
+    signal.signal(signal.SIGTERM, stop)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
-        signal.signal(signal.SIGINT, _exit_once)
-
-
-def _exit_once(signum: int, frame: object) -> None:
-    """End the main thread as Django would, and ignore any later signal: Ctrl+C reaches the child
-    twice (from the terminal and from the supervising parent), and a second one must not cut the
-    shutdown short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    sys.exit(0)
+        signal.signal(signal.SIGINT, stop)
 
 
 def supervise() -> int:

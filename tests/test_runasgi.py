@@ -313,3 +313,12 @@ def test_graceful_timeout_bounds_the_wait_for_in_flight_requests(events):
     thread.join(TIMEOUT)
     assert "response" not in result or result["response"][0] != 200
     assert kinds(read_events(events)) == ["startup", "slow-start", "shutdown"]
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_bad_graceful_timeout_is_a_clear_error(value):
+    message = (
+        f"argument --graceful-timeout: should be a number of seconds, 0 or more, not {value!r}"
+    )
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("runasgi", "--noreload", f"--graceful-timeout={value}")

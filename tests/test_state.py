@@ -143,3 +143,17 @@ class RequestStateTests(SimpleTestCase):
     def test_wsgi_request_has_empty_state_with_a_clear_error(self):
         response = self.client.get("/sync-state/")
         self.assertEqual(json.loads(response.content), {"keys": []})
+
+
+class ConcurrentLifespansTests(SimpleTestCase):
+    async def test_the_first_ending_does_not_take_the_second_ones_state(self):
+        app = get_asgi_application()
+        with connected(asgi_startup, open_client):
+            first, second = Lifespan(app), Lifespan(app)
+            await first.startup()
+            await second.startup()
+            await first.shutdown()
+            status, body = await request(app, "/state/", query=b"n=1")
+            await second.shutdown()
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["keys"], ["client", "request-1"])

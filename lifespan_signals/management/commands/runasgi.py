@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 import threading
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from datetime import datetime
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
@@ -63,7 +64,7 @@ class Command(RunserverCommand):
         )
         parser.add_argument(
             "--graceful-timeout",
-            type=float,
+            type=_seconds,
             default=5.0,
             help="On stop or reload, seconds in-flight requests get to finish before lifespan "
             "shutdown runs (default: 5).",
@@ -112,6 +113,13 @@ class Command(RunserverCommand):
             self.check(display_num_errors=True)
         self.check_migrations()
         _log_lifespan_to_console()
+        try:
+            timeouts = (
+                _plus_margin(lifespan_settings.STARTUP_TIMEOUT),
+                _plus_margin(lifespan_settings.SHUTDOWN_TIMEOUT),
+            )
+        except ImproperlyConfigured as exc:  # reached with --skip-checks
+            raise CommandError(str(exc)) from exc
         server = LifespanServer(
             self.get_application(options),
             endpoints=[self._endpoint()],
@@ -121,10 +129,7 @@ class Command(RunserverCommand):
             websocket_handshake_timeout=options["websocket_handshake_timeout"],
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
             graceful_timeout=options["graceful_timeout"],
-            lifespan_timeouts=(
-                _plus_margin(lifespan_settings.STARTUP_TIMEOUT),
-                _plus_margin(lifespan_settings.SHUTDOWN_TIMEOUT),
-            ),
+            lifespan_timeouts=timeouts,
             on_listening=self._banner,
         )
         self._run_server(server, options["use_reloader"])
@@ -211,6 +216,16 @@ class Command(RunserverCommand):
         from daphne.management.commands.runserver import Command as DaphneRunserver
 
         DaphneRunserver.log_action(self, protocol, action, details)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also rejects nan
+        raise ArgumentTypeError(f"should be a number of seconds, 0 or more, not {value!r}")
+    return seconds
 
 
 def _plus_margin(timeout: float | None) -> float | None:
