@@ -58,6 +58,25 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def events_by_pid(events: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Each process's event names, in the order it recorded them."""
+    by_pid: dict[int, list[str]] = {}
+    for event in events:
+        by_pid.setdefault(event["pid"], []).append(event["event"])
+    return by_pid
+
+
+def traceback_exceptions(output: str) -> list[str]:
+    """The exception line that ends each traceback in ``output``."""
+    lines = output.splitlines()
+    found = []
+    for index, line in enumerate(lines):
+        if line.endswith("Traceback (most recent call last):"):
+            following = (later for later in lines[index + 1 :] if later and not later[0].isspace())
+            found.append(next(following, "<end of output>"))
+    return found
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

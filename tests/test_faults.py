@@ -39,9 +39,11 @@ from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from tests.servers import (
     REPO_ROOT,
     ServerProcess,
+    events_by_pid,
     free_port,
     get_json,
     read_events,
+    traceback_exceptions,
     wait_until,
 )
 from tests.utils import Lifespan, connected
@@ -103,28 +105,9 @@ def kinds(events: list[dict[str, Any]]) -> list[str]:
     return [event["event"] for event in events]
 
 
-def by_pid(events: list[dict[str, Any]]) -> dict[int, list[str]]:
-    """Each process's event names, in the order it recorded them."""
-    found: dict[int, list[str]] = {}
-    for event in events:
-        found.setdefault(event["pid"], []).append(event["event"])
-    return found
-
-
 def assert_no_leaks(output: str) -> None:
     for leak in LEAKS:
         assert leak not in output, f"{leak!r} in output:\n{output}"
-
-
-def traceback_exceptions(output: str) -> list[str]:
-    """The exception line that ends each traceback in ``output``."""
-    lines = output.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        if line.endswith("Traceback (most recent call last):"):
-            following = (later for later in lines[index + 1 :] if later and not later[0].isspace())
-            found.append(next(following, "<end of output>"))
-    return found
 
 
 def server_for(target: Target, events: Path, **env: str) -> tuple[ServerProcess, str]:
@@ -374,7 +357,7 @@ def test_autoreload_restarts_pair_startups_with_shutdowns_and_leak_nothing(event
     recorded = read_events(events)
     pids = [pid for pid, *_ in samples]
     assert len(set(pids)) == RESTARTS + 1
-    processes = by_pid(recorded)
+    processes = events_by_pid(recorded)
     assert set(pids) <= set(processes)
     assert all(names == ["startup", "shutdown"] for names in processes.values()), processes
     assert all(event["clients"] == CLOSED for event in recorded if event["event"] == "shutdown")
@@ -454,7 +437,7 @@ def test_each_worker_runs_its_own_lifespan_and_a_killed_one_is_replaced(target, 
     assert code == target.stopped_exit, output
     recorded = read_events(events)
     # Exactly one startup and one shutdown per worker; the killed one got no chance to shut down.
-    assert by_pid(recorded) == {
+    assert events_by_pid(recorded) == {
         killed: ["startup"],
         survivor: ["startup", "shutdown"],
         replacement: ["startup", "shutdown"],

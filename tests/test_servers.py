@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ServerProcess, free_port, get_json, read_events, wait_until
+from tests.servers import (
+    ServerProcess,
+    events_by_pid,
+    free_port,
+    get_json,
+    read_events,
+    traceback_exceptions,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.servers,
@@ -138,27 +146,8 @@ def _params() -> list[Any]:
     return params
 
 
-def events_by_pid(events: list[dict[str, Any]]) -> dict[int, list[str]]:
-    """Each process's event names, in the order it recorded them."""
-    by_pid: dict[int, list[str]] = {}
-    for event in events:
-        by_pid.setdefault(event["pid"], []).append(event["event"])
-    return by_pid
-
-
 def count_events(path: Path, name: str) -> int:
     return sum(event["event"] == name for event in read_events(path))
-
-
-def traceback_exceptions(output: str) -> list[str]:
-    """The exception line that ends each traceback in ``output``."""
-    lines = output.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        if line.endswith("Traceback (most recent call last):"):
-            following = (later for later in lines[index + 1 :] if later and not later[0].isspace())
-            found.append(next(following, "<end of output>"))
-    return found
 
 
 @pytest.mark.parametrize("server", _params())
