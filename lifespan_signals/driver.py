@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["LifespanDriver", "LifespanFailed", "run_lifespan"]
+__all__ = ["LifespanDriver", "LifespanFailed", "backstop_timeouts"]
+
+
+# How much longer than the application's own time budgets a driver waits for its replies: a
+# lifespan_signals application reports a hanging receiver by name before this runs out.
+GRACE = 5.0
+
+
+def backstop_timeouts(
+    startup: float | None, shutdown: float | None
+) -> tuple[float | None, float | None]:
+    """Driver timeouts for an application whose own budgets are ``startup`` and ``shutdown``.
+
+    A failed startup runs shutdown before it replies, so the startup backstop covers both.
+    """
+    shutdown_backstop = None if shutdown is None else shutdown + GRACE
+    if startup is None or shutdown_backstop is None:
+        return None, shutdown_backstop
+    return startup + shutdown_backstop, shutdown_backstop
 
 
 class LifespanFailed(RuntimeError):
@@ -90,14 +107,3 @@ class LifespanDriver:
             ) from error
         self._task.cancel()
         raise LifespanFailed(f"Lifespan {phase} did not finish within {timeout:g} s.")
-
-
-@contextlib.asynccontextmanager
-async def run_lifespan(app: Any, **options: Any) -> AsyncIterator[dict[str, Any]]:
-    """Run ``app``'s lifespan around a block: startup on enter, shutdown on exit (also on error)."""
-    driver = LifespanDriver(app, **options)
-    state = await driver.startup()
-    try:
-        yield state
-    finally:
-        await driver.shutdown()

@@ -26,15 +26,11 @@ from django.test import override_settings
 
 from lifespan_signals import state as _state
 from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, settings
-from lifespan_signals.driver import LifespanDriver, LifespanFailed
+from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
 
 __all__ = ["AsyncClient", "LifespanFailed", "LifespanTestMixin", "in_lifespan", "lifespan"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# How much longer than the application's own time budgets the driver waits for a reply: a
-# lifespan_signals application reports a hanging receiver by name before this runs out.
-_GRACE = 5.0
 
 
 def _project_app() -> Any:
@@ -74,8 +70,9 @@ async def lifespan(
     budgets = override_settings(
         LIFESPAN_SIGNALS_STARTUP_TIMEOUT=startup, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=shutdown
     )
-    driver = LifespanDriver(  # a failed startup shuts down within the startup phase
-        app, state, startup_timeout=startup + shutdown + _GRACE, shutdown_timeout=shutdown + _GRACE
+    startup_backstop, shutdown_backstop = backstop_timeouts(startup, shutdown)
+    driver = LifespanDriver(
+        app, state, startup_timeout=startup_backstop, shutdown_timeout=shutdown_backstop
     )
     with budgets:
         running = await driver.startup()

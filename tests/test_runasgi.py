@@ -322,3 +322,36 @@ def test_bad_graceful_timeout_is_a_clear_error(value):
     )
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("runasgi", "--noreload", f"--graceful-timeout={value}")
+
+
+def test_backstops_cover_a_failed_startups_shutdown():
+    from lifespan_signals.driver import backstop_timeouts
+
+    assert backstop_timeouts(30.0, 10.0) == (45.0, 15.0)
+    assert backstop_timeouts(None, 10.0) == (None, 15.0)
+    assert backstop_timeouts(30.0, None) == (None, None)
+
+
+@override_settings(
+    INSTALLED_APPS=[
+        "daphne",
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "django.contrib.staticfiles",
+        "lifespan_signals",
+    ],
+    STATIC_URL="/static/",
+)
+def test_daphne_in_installed_apps_keeps_its_runserver_and_check():
+    from django.core.management import get_commands
+
+    get_commands.cache_clear()
+    try:
+        commands = get_commands()
+        assert commands["runserver"] == "daphne"  # Daphne's override is left alone
+        assert commands["runasgi"] == "lifespan_signals"
+        call_command("check")  # no daphne.E001: daphne is before staticfiles
+        options = Command().create_parser("manage.py", "runasgi").format_help()
+        assert "--nostatic" in options
+    finally:
+        get_commands.cache_clear()

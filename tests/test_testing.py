@@ -271,7 +271,7 @@ class TimeoutTests(SimpleTestCase):
             await asyncio.sleep(60)
 
         with (
-            mock.patch.object(testing, "_GRACE", 0.1),
+            mock.patch("lifespan_signals.driver.GRACE", 0.1),
             self.assertRaisesMessage(
                 LifespanFailed, "Lifespan startup did not finish within 0.5 s"
             ),

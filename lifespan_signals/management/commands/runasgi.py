@@ -21,9 +21,7 @@ from django.utils import autoreload
 from lifespan_signals import reloader
 from lifespan_signals.asgi import LifespanMiddleware, find_application, speaks_lifespan
 from lifespan_signals.conf import settings as lifespan_settings
-
-# Margin on top of the application's own timeouts before the command stops waiting for it.
-_MARGIN = 5.0
+from lifespan_signals.driver import LifespanFailed, backstop_timeouts
 
 
 class Command(RunserverCommand):
@@ -114,9 +112,8 @@ class Command(RunserverCommand):
         self.check_migrations()
         _log_lifespan_to_console()
         try:
-            timeouts = (
-                _plus_margin(lifespan_settings.STARTUP_TIMEOUT),
-                _plus_margin(lifespan_settings.SHUTDOWN_TIMEOUT),
+            timeouts = backstop_timeouts(
+                lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT
             )
         except ImproperlyConfigured as exc:  # reached with --skip-checks
             raise CommandError(str(exc)) from exc
@@ -135,8 +132,6 @@ class Command(RunserverCommand):
         self._run_server(server, options["use_reloader"])
 
     def _run_server(self, server: Any, use_reloader: bool) -> None:
-        from lifespan_signals.driver import LifespanFailed
-
         self._server = server
         try:
             server.run()
@@ -163,7 +158,7 @@ class Command(RunserverCommand):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop_from_thread()
-        timeout = server.graceful_timeout + (lifespan_settings.SHUTDOWN_TIMEOUT or 60.0) + _MARGIN
+        timeout = server.graceful_timeout + (server.driver.shutdown_timeout or 60.0)
         self._stopped.wait(timeout)
 
     def get_application(self, options: dict[str, Any]) -> Any:
@@ -226,10 +221,6 @@ def _seconds(value: str) -> float:
     if not seconds >= 0:  # also rejects nan
         raise ArgumentTypeError(f"should be a number of seconds, 0 or more, not {value!r}")
     return seconds
-
-
-def _plus_margin(timeout: float | None) -> float | None:
-    return None if timeout is None else timeout + _MARGIN
 
 
 def _log_lifespan_to_console() -> None:
