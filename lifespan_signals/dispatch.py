@@ -3,8 +3,15 @@
 ``Signal.asend_robust`` would run every receiver too, but it cannot say how long each took or which
 one is still running when time is up, and its concurrency differs between Django 5.2/6.0 and 6.1.
 So we take the same live receivers it would (``Signal._live_receivers``, unchanged from 5.0 to 6.1)
-and run them as 5.2 does: the sync receivers one after another in one thread-sensitive worker, the
-async receivers concurrently on the event loop, every failure collected.
+and run them as 5.2 does: the sync receivers one after another in one worker thread, the async
+receivers concurrently on the event loop, every failure collected.
+
+The worker thread is the one asgiref's ``sync_to_async(thread_sensitive=True)`` would choose when
+there is one to choose: the sync thread driving this event loop (``async_to_sync``, as in tests),
+or a ``ThreadSensitiveContext``'s. Under a server there is none, and asgiref would fall back to its
+process-wide single thread, which the interpreter waits for at exit: a sync receiver that never
+returns would then keep the process alive after its timeout was reported. So there the receivers
+run in a daemon thread of their own, which closes the database connections it opened.
 """
 
 from __future__ import annotations
@@ -13,13 +20,16 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
+from django.db import connections
 from django.dispatch import Signal
 
 __all__ = ["Budget", "Failure", "TimedOut", "dotted_name", "send_signal"]
@@ -57,6 +67,58 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.name} {self.summary}" + (f"\n{self.traceback}" if self.traceback else "")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _DaemonThreadExecutor(ThreadPoolExecutor):
+    """Runs each call in a new daemon thread, which the interpreter does not wait for at exit.
+
+    (A ``ThreadPoolExecutor`` only for asgiref's type hints: its own worker threads never start.)
+    """
+
+    def submit(self, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_R]:
+        future: Future[_R] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="lifespan-sync-receivers", daemon=True).start()
+        return future
+
+
+_daemon_threads = _DaemonThreadExecutor()
+
+
+def _sync_thread_chosen() -> bool:
+    """Whether ``sync_to_async(thread_sensitive=True)`` would use a thread someone chose (see the
+    module docstring) rather than asgiref's process-wide single thread: asgiref's own order."""
+    return bool(
+        getattr(AsyncToSync.executors, "current", None)
+        or SyncToAsync.thread_sensitive_context.get(None)
+        or asyncio.get_running_loop() in AsyncToSync.loop_thread_executors
+    )
+
+
+def _in_worker_thread(func: Callable[[], None]) -> Callable[[], Any]:
+    """``func`` as an awaitable run in the sync receivers' worker thread (module docstring)."""
+    if _sync_thread_chosen():
+        return sync_to_async(func, thread_sensitive=True)
+
+    def closing_connections() -> None:
+        try:
+            func()
+        finally:
+            connections.close_all()  # this thread's own: nobody else will use them
+
+    return sync_to_async(closing_connections, thread_sensitive=False, executor=_daemon_threads)
 
 
 class TimedOut(Exception):
@@ -158,7 +220,7 @@ async def send_signal(
         for index in range(len(sync_receivers), len(receivers))
     }
     if sync_receivers:
-        tasks[asyncio.ensure_future(sync_to_async(run_sync)())] = None
+        tasks[asyncio.ensure_future(_in_worker_thread(run_sync)())] = None
     pending: set[asyncio.Future[None]] = set()
     try:
         if tasks:

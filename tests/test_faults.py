@@ -489,11 +489,6 @@ def test_hanging_receiver_times_out_is_named_and_the_process_exits(target, phase
     print(f"\n{target.name}, hang at {phase}: exited {code} after {took:.1f} s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a sync receiver that never returns keeps the process from exiting: after the "
-    "timeout is reported, interpreter exit joins asgiref's executor thread that runs it.",
-)
 @pytest.mark.parametrize(
     ("target", "phase"),
     [
@@ -514,7 +509,17 @@ def test_hanging_sync_receiver_does_not_keep_the_process_alive(target, phase, ev
             server.wait_ready(f"{base}/health/", TIMEOUT)
             os.kill(server.pid, signal.SIGTERM)
         wait_until(lambda: "hang_sync timed out" in server.output(), TIMEOUT, "the timeout")
-        server.wait_exit(5.0)  # the process should be on its way out by now
+        reported = time.monotonic()
+        code = server.wait_exit(5.0)  # the process should be on its way out by now
+        took = time.monotonic() - reported
+        output = server.output()
+
+    assert code == (target.failed_exit if phase == "startup" else target.stopped_exit), output
+    # The receiver was still blocked in its thread (60 s) when the process exited without it.
+    assert [e["event"] for e in read_events(events) if e["event"].startswith("hang")] == [
+        "hang-start"
+    ]
+    print(f"\n{target.name}, sync hang at {phase}: exited {code} {took:.1f} s after the report")
 
 
 @pytest.mark.parametrize("target", SINGLE)
