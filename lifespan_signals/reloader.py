@@ -5,6 +5,11 @@ child 0.25 s after Ctrl+C and at once on SIGTERM, and in the child the server th
 that dies with the main thread. So the parent here passes signals on and waits, and the child's
 first signal stops the reloader's loop (after which ``runasgi`` stops the server and runs lifespan
 shutdown) while later signals are ignored.
+
+The child's reloader also survives a module leaving ``sys.modules`` while it scans them: Django
+lists the keys, then looks each up, and a module that fails to import in another thread meanwhile
+(the server thread's lazy imports, such as httpx/httpcore trying an optional dependency while a
+startup receiver creates a client) made it raise ``KeyError`` and end the process with status 1.
 """
 
 from __future__ import annotations
@@ -12,21 +17,48 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from django.utils import autoreload
 
-__all__ = ["exit_once_on_signals", "supervise"]
+__all__ = ["exit_once_on_signals", "supervise", "survive_module_churn"]
+
+# How many times a scan of the watched files is tried when modules keep leaving sys.modules.
+_SCAN_ATTEMPTS = 10
 
 
 def exit_once_on_signals() -> None:
-    """In the reloader's child: once Django's reloader starts, take over SIGTERM and SIGINT."""
-    # autoreload_started is sent in the main thread after Django installed its SIGTERM handler.
-    autoreload.autoreload_started.connect(_install_handlers, dispatch_uid=__name__)
+    """In the reloader's child: once Django's reloader starts, take over SIGTERM and SIGINT, and
+    let the reloader survive modules leaving ``sys.modules``."""
+    # autoreload_started is sent in the main thread after Django installed its SIGTERM handler,
+    # before the reloader first looks at the files.
+    autoreload.autoreload_started.connect(_take_over, dispatch_uid=__name__)
 
 
-def _install_handlers(sender: autoreload.BaseReloader, **kwargs: Any) -> None:
-    """In the reloader's child, replace Django's SIGTERM handler (and Python's SIGINT one)."""
+def survive_module_churn(reloader: autoreload.BaseReloader) -> None:
+    """Make ``reloader`` scan again when a module leaves ``sys.modules`` during its scan."""
+    scan = reloader.watched_files
+
+    def watched_files(include_globs: bool = True) -> Iterator[Path]:
+        for attempt in range(1, _SCAN_ATTEMPTS + 1):
+            try:
+                files = list(scan(include_globs))
+            except KeyError:  # a module that was listed is gone: see the module docstring
+                if attempt == _SCAN_ATTEMPTS:
+                    raise
+            else:
+                break
+        yield from files
+
+    reloader.watched_files = watched_files  # type: ignore[method-assign]  # this instance's
+
+
+def _take_over(sender: autoreload.BaseReloader, **kwargs: Any) -> None:
+    """In the reloader's child: make the reloader survive module churn, and replace Django's
+    SIGTERM handler (and Python's SIGINT one)."""
+    survive_module_churn(sender)
 
     def stop(signum: int, frame: object) -> None:
         # Ctrl+C reaches the child twice (from the terminal and from the supervising parent): a

@@ -228,6 +228,14 @@ class ServerProcess:
         return self._path(name).read_bytes().decode(errors="replace")
 
     def _error(self, problem: str) -> AssertionError:
+        # The end of stderr first: that is where a traceback is, and reports may be cut short.
         return AssertionError(
-            f"Server {' '.join(self.args)!r} {problem}.\n--- output ---\n{self.output()}"
+            f"Server {' '.join(self.args)!r} {problem}.\n"
+            f"{_tail('stderr', self.stderr(), 60)}\n{_tail('stdout', self.stdout(), 20)}"
         )
+
+
+def _tail(name: str, text: str, count: int) -> str:
+    lines = text.splitlines()
+    cut = f", the last {count} of {len(lines)} lines" if len(lines) > count else ""
+    return "\n".join([f"--- {name}{cut} ---", *lines[-count:]])
