@@ -4,25 +4,31 @@ Daphne never sends lifespan messages, gives scopes no ``state``, and cancels eve
 application instance when it stops. This ``Server`` subclass drives the application's lifespan on
 Daphne's own event loop (the one Twisted's asyncio reactor runs), hands every HTTP and WebSocket
 scope a shallow copy of the state, and on stop lets in-flight HTTP requests finish (bounded by
-``graceful_timeout``) before the WebSockets are cancelled and lifespan shutdown runs.
+``graceful_timeout``) before the WebSockets are cancelled and lifespan shutdown runs. A stop asked
+for during startup lets startup finish, then shuts down without serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from daphne.server import Server  # installs Twisted's asyncio reactor
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
+from twisted.internet.error import ReactorNotRunning
 
 from lifespan_signals.driver import LifespanDriver, LifespanFailed
 
 __all__ = ["LifespanServer"]
 
 logger = logging.getLogger("lifespan_signals.server")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
@@ -55,18 +61,46 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
     def run(self) -> None:
         """Run lifespan startup (raising :class:`LifespanFailed`), then serve until stopped."""
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.driver.startup())
+        with self._stop_on_signals_during_startup():
+            self.loop.run_until_complete(self.driver.startup())
         try:
-            super().run()
+            if not self.abort_start:  # stopped during startup: shut down without serving
+                super().run()
         finally:
             # Daphne gives up before running the reactor when it cannot listen: no shutdown
             # trigger fired, so shut the lifespan down here.
             self.loop.run_until_complete(self._shutdown_lifespan())
 
+    def stop(self) -> None:
+        """Stop serving; during startup, make :meth:`run` shut down once startup is over."""
+        with contextlib.suppress(ReactorNotRunning):  # stopping already
+            super().stop()  # Daphne's: stops the reactor, or sets abort_start before it runs
+
     def stop_from_thread(self) -> None:
-        """Ask the server, running in another thread, to stop (drain, then lifespan shutdown)."""
-        if reactor.running:
-            reactor.callFromThread(reactor.stop)  # type: ignore[misc]  # twisted's stubs
+        """:meth:`stop`, asked from another thread than the server's."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is done
+            self.loop.call_soon_threadsafe(self.stop)
+
+    @contextlib.contextmanager
+    def _stop_on_signals_during_startup(self) -> Iterator[None]:
+        """When the server handles signals (Daphne's own handlers come with the reactor), a
+        SIGINT or SIGTERM during startup stops it once startup is over; a second one, at once."""
+        if not self.signal_handlers:
+            yield
+            return
+        previous: dict[int, Any] = {}
+
+        def stop_after_startup(signum: int, frame: object) -> None:
+            self.abort_start = True
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        previous.update({sig: signal.signal(sig, stop_after_startup) for sig in _STOP_SIGNALS})
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         scope.setdefault("state", self.driver.state.copy())

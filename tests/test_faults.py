@@ -385,6 +385,66 @@ def test_autoreload_restarts_pair_startups_with_shutdowns_and_leak_nothing(event
     )
 
 
+SLOW_STARTUP = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
+
+
+def _started(events: Path) -> list[int]:
+    """The processes whose (2 s) startup is under way, in order."""
+    return [event["pid"] for event in read_events(events) if event["event"] == "hang-start"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("options", [("--noreload",), ()], ids=["noreload", "reload"])
+def test_stop_during_startup_shuts_down_once_startup_is_over_without_serving(options, sig, events):
+    port = free_port()
+    env = {"LIFESPAN_TEST_EVENTS": str(events), **SLOW_STARTUP}
+    with ServerProcess(_runasgi(port, *options), settings=SETTINGS, env=env) as server:
+        wait_until(lambda: _started(events), TIMEOUT, "startup")
+        code = server.stop(sig, TIMEOUT)
+        output = server.output()
+
+    assert code == 0, output
+    recorded = read_events(events)
+    assert Counter(kinds(recorded)) == {"startup": 1, "hang-start": 1, "shutdown": 1}, output
+    assert recorded[-1]["event"] == "shutdown"
+    assert recorded[-1]["clients"] == CLOSED
+    assert "Starting ASGI" not in output  # it never served
+    assert_no_leaks(output)
+    assert "Traceback" not in output, output
+
+
+def test_code_change_during_startup_restarts_once_startup_and_shutdown_are_over(events, tmp_path):
+    watched = tmp_path / "watched.txt"
+    watched.write_text("")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"LIFESPAN_TEST_EVENTS": str(events), "LIFESPAN_TEST_WATCH": str(watched), **SLOW_STARTUP}
+    with ServerProcess(_runasgi(port), settings=SETTINGS, env=env) as server:
+        wait_until(lambda: _started(events), TIMEOUT, "the first startup")
+        first = _started(events)[0]
+        # Touch until the reloader notices (it may not have looked at the file yet).
+        deadline = time.monotonic() + TIMEOUT
+        while len(_started(events)) < 2:
+            assert time.monotonic() < deadline, "no restart"
+            os.utime(watched)
+            wait_until_or(lambda: len(_started(events)) > 1, 1.0)
+        server.wait_ready(f"{base}/health/", TIMEOUT)
+        second = get_json(f"{base}/")["pid"]
+        code = stop_reloader(server)
+        output = server.output()
+
+    assert code == 0, output
+    processes = events_by_pid(read_events(events))
+    assert list(processes) == [first, second]
+    assert all(
+        Counter(names) == {"startup": 1, "hang-start": 1, "shutdown": 1}
+        for names in processes.values()
+    ), processes
+    assert kinds(read_events(events))[-1] == "shutdown"
+    assert output.count("Starting ASGI") == 1, output  # the first process never served
+    assert_no_leaks(output)
+
+
 # -- several workers, and a worker killed --------------------------------------------------------
 
 

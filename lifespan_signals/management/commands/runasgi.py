@@ -158,7 +158,14 @@ class Command(RunserverCommand):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop_from_thread()
-        timeout = server.graceful_timeout + (server.driver.shutdown_timeout or 60.0)
+        driver = server.driver  # startup may still be running: it finishes, then shutdown runs
+        timeout = sum(
+            (
+                driver.startup_timeout or 60.0,
+                server.graceful_timeout,
+                driver.shutdown_timeout or 60.0,
+            )
+        )
         self._stopped.wait(timeout)
 
     def get_application(self, options: dict[str, Any]) -> Any:
