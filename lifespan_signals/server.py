@@ -3,9 +3,10 @@
 Daphne never sends lifespan messages, gives scopes no ``state``, and cancels every running
 application instance when it stops. This ``Server`` subclass drives the application's lifespan on
 Daphne's own event loop (the one Twisted's asyncio reactor runs), hands every HTTP and WebSocket
-scope a shallow copy of the state, and on stop lets in-flight HTTP requests finish (bounded by
-``graceful_timeout``) before the WebSockets are cancelled and lifespan shutdown runs. A stop asked
-for during startup lets startup finish, then shuts down without serving.
+scope a shallow copy of the state, and on stop closes the WebSockets (code 1012) and lets the
+in-flight HTTP requests and WebSocket consumers finish, bounded by ``graceful_timeout``, before it
+cancels what is left and lifespan shutdown runs. A stop asked for during startup lets startup
+finish, then shuts down without serving.
 """
 
 from __future__ import annotations
@@ -130,12 +131,18 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             for protocol, details in self.connections.items()
             if (instance := details.get("application_instance")) and not instance.done()
         }
-        in_flight = [i for p, i in running.items() if not isinstance(p, WebSocketProtocol)]
-        if in_flight:
-            logger.info("Waiting for %d in-flight request(s) to finish.", len(in_flight))
-            await asyncio.wait(in_flight, timeout=self.graceful_timeout)
+        sockets = [p for p in running if isinstance(p, WebSocketProtocol)]
+        if in_flight := len(running) - len(sockets):
+            logger.info("Waiting for %d in-flight request(s) to finish.", in_flight)
+        for protocol in sockets:
+            # As uvicorn does: close code 1012 (service restart). When the client answers, Daphne
+            # sends the application websocket.disconnect, so consumers end as on any close.
+            if protocol.state == protocol.STATE_OPEN:
+                protocol.sendCloseFrame(code=1012)
+        if running:
+            await asyncio.wait(running.values(), timeout=self.graceful_timeout)
         rest = [instance for instance in running.values() if not instance.done()]
-        for instance in rest:  # WebSockets, and requests past the graceful timeout
+        for instance in rest:  # past the graceful timeout
             instance.cancel()
         if rest:
             await asyncio.wait(rest, timeout=self.application_close_timeout)

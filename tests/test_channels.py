@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client, SimpleTestCase, TransactionTestCase, override_settings
 from django.urls import path
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from lifespan_signals.asgi import LifespanMiddleware, get_asgi_application
@@ -369,7 +371,7 @@ def test_consumers_and_views_share_the_client_under_a_real_server(server, tmp_pa
         output, pid = proc.output(), proc.pid
 
     assert returncode == server.stopped_exit, output
-    events = read_events(events_file)
+    events = [event for event in read_events(events_file) if event["event"] != "disconnect"]
     assert [event["event"] for event in events] == ["startup", "shutdown"], output
     startup, shutdown = events
     assert startup == {**startup, "event": "startup", "pid": pid, "sender": "ProtocolTypeRouter"}
@@ -384,5 +386,39 @@ def test_consumers_and_views_share_the_client_under_a_real_server(server, tmp_pa
     assert fetched == {"status": 200, "body": "ok"}
     assert "Lifespan startup complete" in output
     assert "Lifespan shutdown complete" in output
+    for text in BAD:
+        assert text not in output, output
+
+
+@pytest.mark.servers
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+@pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
+def test_open_websockets_are_closed_and_their_consumers_end_before_lifespan_shutdown(
+    server, tmp_path: Path
+):
+    events_file = tmp_path / "events.jsonl"
+    port = free_port()
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/state/"
+    env = {"LIFESPAN_TEST_EVENTS": str(events_file)}
+
+    with ServerProcess(server.args(port), settings="tests.channelsapp.settings", env=env) as proc:
+        proc.wait_ready(f"{base}/health/", TIMEOUT)
+        with connect(ws_url, proxy=None, open_timeout=TIMEOUT) as websocket:
+            receive_json(websocket)
+            os.kill(proc.pid, signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                websocket.recv(timeout=TIMEOUT)
+        returncode = proc.wait_exit(TIMEOUT)
+        output = proc.output()
+
+    assert returncode == server.stopped_exit, output
+    # A close frame, not a dropped connection (1006): 1012, service restart.
+    assert closed.value.rcvd is not None, closed.value
+    assert closed.value.rcvd.code == 1012
+    events = read_events(events_file)
+    assert [event["event"] for event in events] == ["startup", "disconnect", "shutdown"], output
+    # The consumer's disconnect() ran while the shared session was still open.
+    assert (events[1]["code"], events[1]["closed"]) == (1012, False)
+    assert events[2]["closed"] is True
     for text in BAD:
         assert text not in output, output

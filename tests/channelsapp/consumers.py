@@ -8,6 +8,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from tests.serverapp.apps import record
+
 
 class StateConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
@@ -31,3 +33,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         # {"fetch": url}: GET it through the shared session, on the server's event loop.
         async with self.scope["state"]["aiohttp"].get(content["fetch"]) as response:
             await self.send_json({"status": response.status, "body": await response.text()})
+
+    async def disconnect(self, code: int) -> None:
+        # Still before lifespan shutdown: the shared session is open.
+        record("disconnect", code=code, closed=self.scope["state"]["aiohttp"].closed)

@@ -64,8 +64,8 @@ class Command(RunserverCommand):
             "--graceful-timeout",
             type=_seconds,
             default=5.0,
-            help="On stop or reload, seconds in-flight requests get to finish before lifespan "
-            "shutdown runs (default: 5).",
+            help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
+            "get to finish before lifespan shutdown runs (default: 5).",
         )
         if apps.is_installed("django.contrib.staticfiles"):
             parser.add_argument(
