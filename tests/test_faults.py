@@ -385,11 +385,11 @@ def test_autoreload_restarts_pair_startups_with_shutdowns_and_leak_nothing(event
     )
 
 
-SLOW_STARTUP = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
+SLOW_STARTUP = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "3"}
 
 
 def _started(events: Path) -> list[int]:
-    """The processes whose (2 s) startup is under way, in order."""
+    """The processes whose (3 s) startup is under way, in order."""
     return [event["pid"] for event in read_events(events) if event["event"] == "hang-start"]
 
 
