@@ -9,7 +9,8 @@ Set by the environment:
   records ``sync-shutdown`` (so both kinds of healthy receivers are around the failing one).
 - ``LIFESPAN_TEST_WATCH``: a file the autoreloader watches besides the modules, so a test can
   trigger restarts without touching a file that other tests (or test runs) watch too; the
-  reloader then looks for changes five times a second.
+  reloader then looks for changes five times a second, and records ``file-changed`` when it
+  notices one.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def sync_shutdown(**kwargs: Any) -> None:
     record("sync-shutdown")
 
 
+def changed(sender: autoreload.BaseReloader, file_path: Path, **kwargs: Any) -> None:
+    record("file-changed", path=str(file_path))
+
+
 def watch_extra_file(sender: autoreload.BaseReloader, **kwargs: Any) -> None:
     sender.extra_files.add(Path(os.environ["LIFESPAN_TEST_WATCH"]).resolve())
     # The stat reloader looks once a second; a test doing many restarts has no second to spare.
@@ -76,3 +81,4 @@ class FaultAppConfig(AppConfig):
             asgi_shutdown.connect(sync_shutdown)
         if os.environ.get("LIFESPAN_TEST_WATCH"):
             autoreload.autoreload_started.connect(watch_extra_file)
+            autoreload.file_changed.connect(changed)
