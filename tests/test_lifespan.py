@@ -6,9 +6,8 @@ import asyncio
 import threading
 import time
 
-import pytest
 from asgiref.sync import async_to_sync
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals import get_state
@@ -419,14 +418,13 @@ class CancelledStartupTests(SimpleTestCase):
 
 def _run_lifespan_recording_sync_receivers(run: object) -> list[tuple[threading.Thread, object]]:
     """Startup and shutdown through ``run`` (``asyncio.run`` or ``async_to_sync``); for each sync
-    receiver call, its thread and the database connection it used."""
+    receiver call, its thread and its database connection (thread-local; none is opened)."""
     seen = []
 
-    def opens_a_connection(sender, **kwargs):
-        connections[DEFAULT_DB_ALIAS].ensure_connection()
+    def first(sender, **kwargs):
         seen.append((threading.current_thread(), connections[DEFAULT_DB_ALIAS]))
 
-    def another(sender, **kwargs):
+    def second(sender, **kwargs):
         seen.append((threading.current_thread(), connections[DEFAULT_DB_ALIAS]))
 
     async def startup_and_shutdown():
@@ -434,13 +432,12 @@ def _run_lifespan_recording_sync_receivers(run: object) -> list[tuple[threading.
         assert await lifespan.startup() == COMPLETE
         assert await lifespan.shutdown() == SHUT
 
-    with connected(asgi_startup, opens_a_connection, another):
+    with connected(asgi_startup, first, second):
         run(startup_and_shutdown)  # type: ignore[operator]
     return seen
 
 
-@pytest.mark.django_db(transaction=True)
-def test_under_a_server_sync_receivers_run_in_a_daemon_thread_that_closes_its_connections():
+def test_under_a_server_sync_receivers_run_in_a_daemon_thread_of_their_own():
     # A server's event loop has no sync thread to return to: asgiref's fallback thread would be
     # joined at exit (a hung receiver would keep the process alive), ours is a daemon.
     seen = _run_lifespan_recording_sync_receivers(lambda main: asyncio.run(main()))
@@ -449,14 +446,10 @@ def test_under_a_server_sync_receivers_run_in_a_daemon_thread_that_closes_its_co
     assert used is same_connection
     assert thread.daemon
     assert thread is not threading.current_thread()
-    assert used is not connections[DEFAULT_DB_ALIAS]  # the thread's own, closed after the batch
+    assert used is not connections[DEFAULT_DB_ALIAS]
 
 
-@pytest.mark.django_db(transaction=True)
 def test_called_from_a_sync_thread_sync_receivers_run_in_it_on_its_connection():
     # async_to_sync (tests, commands): thread-sensitive, as Django runs sync receivers.
-    connection.ensure_connection()
     seen = _run_lifespan_recording_sync_receivers(lambda main: async_to_sync(main)())
-    assert [thread for thread, _ in seen] == [threading.current_thread()] * 2
-    assert all(used is connections[DEFAULT_DB_ALIAS] for _, used in seen)
-    assert connection.connection is not None  # the caller's connection stays open
+    assert seen == [(threading.current_thread(), connections[DEFAULT_DB_ALIAS])] * 2
