@@ -8,12 +8,13 @@ real WebSocket client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -345,6 +346,18 @@ SERVERS = [
 ]
 
 
+@contextlib.contextmanager
+def serving(server: Server, events_file: Path) -> Iterator[tuple[ServerProcess, str, str]]:
+    """``server`` serving tests.channelsapp on a free port, ready: the process and its base and
+    WebSocket URLs."""
+    port = free_port()
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/state/"
+    env = {"LIFESPAN_TEST_EVENTS": str(events_file)}
+    with ServerProcess(server.args(port), settings="tests.channelsapp.settings", env=env) as proc:
+        proc.wait_ready(f"{base}/health/", TIMEOUT)
+        yield proc, base, ws_url
+
+
 def receive_json(websocket):
     return json.loads(websocket.recv(timeout=TIMEOUT))
 
@@ -354,12 +367,7 @@ def receive_json(websocket):
 @pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
 def test_consumers_and_views_share_the_client_under_a_real_server(server, tmp_path: Path):
     events_file = tmp_path / "events.jsonl"
-    port = free_port()
-    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/state/"
-    env = {"LIFESPAN_TEST_EVENTS": str(events_file)}
-
-    with ServerProcess(server.args(port), settings="tests.channelsapp.settings", env=env) as proc:
-        proc.wait_ready(f"{base}/health/", TIMEOUT)
+    with serving(server, events_file) as (proc, base, ws_url):
         view = get_json(f"{base}/state/")
         with connect(ws_url, proxy=None, open_timeout=TIMEOUT) as websocket:
             first = receive_json(websocket)
@@ -397,12 +405,7 @@ def test_open_websockets_are_closed_and_their_consumers_end_before_lifespan_shut
     server, tmp_path: Path
 ):
     events_file = tmp_path / "events.jsonl"
-    port = free_port()
-    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/state/"
-    env = {"LIFESPAN_TEST_EVENTS": str(events_file)}
-
-    with ServerProcess(server.args(port), settings="tests.channelsapp.settings", env=env) as proc:
-        proc.wait_ready(f"{base}/health/", TIMEOUT)
+    with serving(server, events_file) as (proc, _, ws_url):
         with connect(ws_url, proxy=None, open_timeout=TIMEOUT) as websocket:
             receive_json(websocket)
             os.kill(proc.pid, signal.SIGTERM)
