@@ -47,6 +47,12 @@ def _current_state() -> dict[str, Any] | None:
         return None
 
 
+def _copy_for_scope(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A shallow copy of ``state``, else of the running lifespan's; None when there is neither."""
+    state = _current_state() if state is None else state
+    return None if state is None else state.copy()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(
     app: Any = None,
@@ -142,9 +148,8 @@ class AsyncClient(test.AsyncClient):
     # Django 5.2 to 6.1 build every request's scope here; a request keyword would become a header.
     def _base_scope(self, **request: Any) -> dict[str, Any]:
         scope: dict[str, Any] = super()._base_scope(**request)  # type: ignore[misc]
-        state = _current_state() if self.lifespan_state is None else self.lifespan_state
-        if state is not None:
-            scope["state"] = state.copy()
+        if (state := _copy_for_scope(self.lifespan_state)) is not None:
+            scope["state"] = state
         return scope
 
 
@@ -185,9 +190,8 @@ class _StateInScope:
 
     def __init__(self, *args: Any, state: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        state = _current_state() if state is None else state
-        if state is not None:
-            self.scope["state"] = state.copy()
+        if (copy := _copy_for_scope(state)) is not None:
+            self.scope["state"] = copy
 
 
 def _communicators() -> dict[str, type]:
