@@ -32,9 +32,10 @@ from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.db import connections
 from django.dispatch import Signal
 
-__all__ = ["Budget", "Failure", "TimedOut", "dotted_name", "send_signal"]
+__all__ = ["Budget", "Failure", "TimedOut", "dotted_name", "log_step", "send_signal"]
 
 logger = logging.getLogger("lifespan_signals.dispatch")
+steps_logger = logging.getLogger("lifespan_signals.steps")
 
 # How long cancelled receivers get to unwind after a timeout before we stop waiting for them.
 _CANCEL_GRACE = 1.0
@@ -47,6 +48,29 @@ def dotted_name(obj: object) -> str:
     if not hasattr(target, "__qualname__"):
         target = type(target)
     return f"{target.__module__}.{target.__qualname__}"
+
+
+def log_step(phase: str, kind: str, name: str, started: float, ok: bool) -> None:
+    """Log one step of a phase (a receiver, resource or client that ended) with its time, at
+    DEBUG on ``lifespan_signals.steps``; ``manage.py lifespan`` collects these records."""
+    seconds = time.perf_counter() - started
+    steps_logger.debug(
+        "%s %s %s %s in %.1f ms",
+        phase,
+        kind,
+        name,
+        "ok" if ok else "failed",
+        seconds * 1000,
+        extra={
+            "lifespan_step": {
+                "phase": phase,
+                "kind": kind,
+                "name": name,
+                "seconds": seconds,
+                "ok": ok,
+            }
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -187,12 +211,12 @@ async def send_signal(
         failures[index] = Failure.from_exception(dotted_name(receivers[index]), exc)
 
     def timed(index: int, started: float) -> None:
+        name = dotted_name(receivers[index])
         logger.debug(
-            "%s receiver %s took %.1f ms",
-            label,
-            dotted_name(receivers[index]),
-            (time.perf_counter() - started) * 1000,
+            "%s receiver %s took %.1f ms", label, name, (time.perf_counter() - started) * 1000
         )
+        phase = label.removeprefix("asgi_")
+        log_step(phase, "receiver", name, started, index not in failures)
 
     def run_sync() -> None:
         nonlocal sync_done

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, AsyncContextManager, TypeVar, cast  # noqa: UP035 - also the protocol on 3.10
 
-from lifespan_signals.dispatch import Budget, Failure, TimedOut, dotted_name
+from lifespan_signals.dispatch import Budget, Failure, TimedOut, dotted_name, log_step
 
 __all__ = ["register_resource", "unregister_resource"]
 
@@ -76,6 +77,7 @@ async def enter_resources(
     """Enter the registered resources in order into ``entered``; stop at the first failure."""
     for factory in list(_registry):
         name = dotted_name(factory)
+        started = time.perf_counter()
         try:
             manager = _open(factory, state)
             with budget.deadline():
@@ -86,15 +88,18 @@ async def enter_resources(
             failure = Failure.from_exception(name, exc)
         else:
             entered.append((name, manager))
+            log_step("startup", "resource", name, started, ok=True)
             continue
+        log_step("startup", "resource", name, started, ok=False)
         return failure
     return None
 
 
 async def exit_resources(entered: Entered, budget: Budget) -> list[Failure]:
     """Exit ``entered`` resources in reverse order, every one even if some fail."""
-    failures = []
+    failures: list[Failure] = []
     for name, manager in reversed(entered):
+        started, count = time.perf_counter(), len(failures)
         try:
             with budget.deadline():
                 await manager.__aexit__(None, None, None)
@@ -102,4 +107,5 @@ async def exit_resources(entered: Entered, budget: Budget) -> list[Failure]:
             failures.append(budget.timed_out(name))
         except Exception as exc:
             failures.append(Failure.from_exception(name, exc))
+        log_step("shutdown", "resource", name, started, ok=len(failures) == count)
     return failures
