@@ -11,10 +11,10 @@
             response = await client.get("https://example.com/prices")
 
 Startup runs before ``handle()`` (after the system checks), shutdown after it, also when it raises
-or is interrupted with Ctrl+C. The lifespan runs on an event loop in a thread of its own, where
-startup receivers open their clients. An ``async def handle()`` runs on that loop. A sync
-``handle()`` runs in the main thread (so Ctrl+C interrupts it), and the ``async_to_sync`` calls
-it makes run on that loop, where the clients work.
+or is interrupted with Ctrl+C or SIGTERM (a stopped cron job or Kubernetes Job). The lifespan runs
+on an event loop in a thread of its own, where startup receivers open their clients. An
+``async def handle()`` runs on that loop. A sync ``handle()`` runs in the main thread (so Ctrl+C
+interrupts it), and the ``async_to_sync`` calls it makes run on that loop, where the clients work.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -78,7 +79,7 @@ class LifespanCommand(BaseCommand):
     def _in_lifespan(
         self, handle: Callable[..., Any], args: tuple[Any, ...], options: dict[str, Any]
     ) -> Any:
-        with _LoopThread() as loop:
+        with _sigterm_as_ctrl_c(), _LoopThread() as loop:
             driver = self._driver()
             try:
                 state = loop.run(driver.startup())
@@ -160,6 +161,7 @@ class _LoopThread:
         shutdown) lets it finish; either way the interrupt is raised once the task has ended.
         """
         ended: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        done = threading.Event()
         started: list[asyncio.Task[_T]] = []
 
         def copy_outcome(task: asyncio.Task[_T]) -> None:
@@ -169,6 +171,7 @@ class _LoopThread:
                 ended.set_exception(error)
             else:
                 ended.set_result(task.result())
+            done.set()
 
         def start() -> None:
             started.append(self.loop.create_task(coroutine))
@@ -178,7 +181,7 @@ class _LoopThread:
         interrupted: KeyboardInterrupt | None = None
         while True:
             try:
-                concurrent.futures.wait([ended])
+                done.wait()
             except KeyboardInterrupt as exc:
                 interrupted = exc
                 if cancel_on_interrupt:
@@ -203,3 +206,24 @@ class _LoopThread:
 
 
 _MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so that shutdown runs (unless the
+    process has a SIGTERM handler of its own, or this is not the main thread)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,222 @@
+"""``LifespanCommand`` and ``manage.py lifespan``: real commands in subprocesses, real signals.
+
+The commands run under ``tests.commandsapp.settings``: the server-test project, whose startup
+receiver opens an aiohttp session and an httpx client (usable only on the loop that made them) and
+whose shutdown receiver closes them, recording both in the events file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from lifespan_signals.commands import LifespanCommand
+from lifespan_signals.management.commands.lifespan import Command as LifespanPreflight
+from lifespan_signals.resources import register_resource, unregister_resource
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.state import LifespanNotStarted, get_state
+from tests.servers import ServerProcess, read_events, wait_until
+from tests.utils import connected
+
+TIMEOUT = 20.0
+CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
+LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", "Traceback")
+
+
+def manage(*args, events, env=None):
+    return ServerProcess(
+        [sys.executable, "manage.py", *args],
+        settings="tests.commandsapp.settings",
+        env={"LIFESPAN_TEST_EVENTS": str(events), **(env or {})},
+    )
+
+
+def run(*args, events, env=None):
+    with manage(*args, events=events, env=env) as process:
+        code = process.wait_exit(TIMEOUT)
+        return code, process.stdout(), process.stderr()
+
+
+def kinds(events):
+    return [event["event"] for event in read_events(events)]
+
+
+def assert_clean(output):
+    for leak in LEAKS:
+        assert leak not in output, f"{leak!r} in output:\n{output}"
+
+
+@pytest.fixture
+def events(tmp_path):
+    return tmp_path / "events.jsonl"
+
+
+# -- LifespanCommand, as real commands ----------------------------------------------------------
+
+COMMANDS = ["use_clients", "use_clients_async"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_handle_runs_inside_the_lifespan_with_its_clients_on_their_loop(command, events):
+    code, stdout, stderr = run(command, events=events)
+    assert code == 0, stderr
+    recorded = read_events(events)
+    assert kinds(events) == ["startup", "handle", "shutdown"], stderr
+    handle = recorded[1]
+    # the very session startup opened, still open, and used on the loop it was made on
+    assert handle == {
+        **handle,
+        "same_loop": True,
+        "aiohttp": recorded[0]["aiohttp"],
+        "closed": False,
+        "keys": ["aiohttp", "httpx"],
+    }
+    assert json.loads(stdout) == {key: handle[key] for key in json.loads(stdout)}
+    assert recorded[2]["clients"] == CLOSED
+    assert len({event["pid"] for event in recorded}) == 1
+    assert_clean(stderr)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_shutdown_runs_when_handle_fails(command, events):
+    code, _, stderr = run(command, "--fail", events=events)
+    assert code == 1
+    assert "CommandError: handle() failed on purpose" in stderr
+    assert kinds(events) == ["startup", "handle", "shutdown"]
+    assert read_events(events)[2]["clients"] == CLOSED
+    assert_clean(stderr.replace("CommandError", ""))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_failed_startup_exits_1_with_the_report_and_handle_does_not_run(command, events):
+    code, _, stderr = run(command, events=events, env={"LIFESPAN_TEST_FAIL_STARTUP": "1"})
+    assert code == 1
+    assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
+    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert "handle" not in kinds(events)
+    assert sorted(kinds(events)) == ["fail_startup", "shutdown", "startup"]
+    assert read_events(events)[-1]["clients"] == CLOSED
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_ctrl_c_and_sigterm_in_handle_still_shut_down(command, sig, events):
+    with manage(command, "--sleep", "60", events=events) as process:
+        wait_until(lambda: "handle" in kinds(events), TIMEOUT, "handle() to start")
+        # The terminal sends Ctrl+C to the foreground process group.
+        os.killpg(process.pid, sig) if sig == signal.SIGINT else os.kill(process.pid, sig)
+        code = process.wait_exit(TIMEOUT)
+        stderr = process.stderr()
+    assert code == -signal.SIGINT, stderr  # Python exits so on an uncaught KeyboardInterrupt
+    recorded = kinds(events)
+    assert "handle-end" not in recorded
+    assert recorded[-1] == "shutdown", stderr
+    assert recorded.count("shutdown") == 1
+    assert read_events(events)[-1]["clients"] == CLOSED
+    if command == "use_clients_async":  # cancelled, and ended, before shutdown
+        assert recorded == ["startup", "handle", "handle-cancelled", "shutdown"]
+    assert "KeyboardInterrupt" in stderr
+    for leak in LEAKS[:-1]:
+        assert leak not in stderr
+
+
+# -- manage.py lifespan -------------------------------------------------------------------------
+
+
+def test_preflight_lists_each_receiver_with_its_time_and_exits_0(events):
+    code, stdout, stderr = run("lifespan", events=events)
+    assert code == 0, stderr
+    assert kinds(events) == ["startup", "shutdown"]
+    assert re.search(
+        r"^Lifespan startup:\n  receiver  tests\.serverapp\.apps\.open_clients +[\d.]+ ms\n"
+        r"Lifespan shutdown:\n  receiver  tests\.serverapp\.apps\.close_clients +[\d.]+ ms\n"
+        r"Lifespan startup and shutdown succeeded\.\n$",
+        stdout,
+    ), stdout
+    assert_clean(stderr)
+
+
+def test_preflight_failure_exits_1_with_the_report(events):
+    env = {"LIFESPAN_TEST_FAIL_STARTUP": "1"}
+    code, stdout, stderr = run("lifespan", events=events, env=env)
+    assert code == 1
+    assert re.search(r"  receiver  tests\.serverapp\.apps\.fail_startup +[\d.]+ ms  FAILED", stdout)
+    assert "succeeded" not in stdout
+    assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
+    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert read_events(events)[-1]["clients"] == CLOSED
+
+
+def test_preflight_verbosity_0_is_silent_on_success(events):
+    code, stdout, stderr = run("lifespan", "--verbosity", "0", events=events)
+    assert (code, stdout) == (0, ""), stderr
+    assert kinds(events) == ["startup", "shutdown"]
+
+
+# -- in process: resources, failing shutdown, get_state ------------------------------------------
+
+
+class Probe(LifespanCommand):
+    """Records what handle() saw."""
+
+    seen: list = []
+
+    def handle(self, *args, **options):
+        self.seen.append(dict(get_state()))
+        return "handled"
+
+
+async def put_resource(state):
+    state["resource"] = "open"
+    yield
+    state.pop("resource")
+
+
+async def open_client(*, state, **kwargs):
+    state["client"] = "client"
+
+
+async def fail_shutdown(**kwargs):
+    raise RuntimeError("boom at shutdown")
+
+
+def test_resources_and_receivers_in_process_and_get_state_after(capsys):
+    register_resource(put_resource)
+    try:
+        with connected(asgi_startup, open_client):
+            call_command(LifespanPreflight())
+            Probe.seen.clear()
+            call_command(Probe())
+    finally:
+        unregister_resource(put_resource)
+    out = capsys.readouterr().out
+    assert re.search(r"  resource  tests\.test_commands\.put_resource +[\d.]+ ms\n", out), out
+    assert re.search(r"  receiver  tests\.test_commands\.open_client +[\d.]+ ms\n", out), out
+    assert Probe.seen == [{"resource": "open", "client": "client"}]
+    with pytest.raises(LifespanNotStarted):
+        get_state()  # only while the command runs
+
+
+def test_failed_shutdown_after_a_good_handle_is_a_command_error():
+    with (
+        connected(asgi_shutdown, fail_shutdown),
+        pytest.raises(CommandError, match=r"Lifespan shutdown failed\.\n\n") as raised,
+    ):
+        call_command(Probe())
+    assert "tests.test_commands.fail_shutdown raised RuntimeError: boom at shutdown" in str(
+        raised.value
+    )
+
+
+def test_preflight_help():
+    parser = LifespanPreflight().create_parser("manage.py", "lifespan")
+    assert "pre-flight" in parser.format_help()
+    assert "--verbosity" in parser.format_help()
