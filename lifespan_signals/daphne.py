@@ -72,6 +72,13 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
             # lifespan_signals applications have logged the report already; others have not.
             sys.stderr.write(f"Lifespan startup failed; not serving.\n{exc.message}\n")
             sys.exit(1)
+        except SystemExit as exc:
+            # Daphne exits 1 when the server did not start; a stop asked for during lifespan
+            # startup (which shut down without serving) is a clean stop, not a failure.
+            server = self.server
+            stopped = server is not None and server.abort_start and server.listen_failure is None
+            if not (exc.code == 1 and stopped):
+                raise
 
 
 def _timeouts() -> tuple[float | None, float | None]:

@@ -255,3 +255,36 @@ def unix_get(path, url):
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def test_sigterm_during_startup_shuts_down_without_serving_and_exits_0(events, tmp_path):
+    path = tmp_path / "daphne.sock"
+    env = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
+    options = ["-u", str(path)]
+    with lifespan_daphne(*options, events=events, settings="tests.faultapp.settings", env=env) as (
+        server
+    ):
+        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "startup to begin")
+        code = server.stop(signal.SIGTERM, TIMEOUT)
+        output = server.output()
+    assert code == 0, output
+    assert sorted(kinds(events)) == ["hang-start", "shutdown", "startup"]
+    assert kinds(events)[-1] == "shutdown"
+    assert not path.exists()
+    assert "Listening on" not in output
+    assert_clean(output)
+
+
+def test_a_port_in_use_exits_1_after_shutting_the_lifespan_down(events):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with lifespan_daphne("-b", "127.0.0.1", "-p", str(port), events=events) as server:
+            code = server.wait_exit(TIMEOUT)
+            output = server.output()
+    assert code == 1, output
+    assert "Listen failure" in output
+    assert "Address already in use" in output
+    assert kinds(events) == ["startup", "shutdown"]
+    assert read_events(events)[1]["clients"] == CLOSED
