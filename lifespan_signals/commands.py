@@ -87,6 +87,9 @@ class LifespanCommand(BaseCommand):
                 raise CommandError(
                     f"Lifespan startup failed, so the command did not run.\n\n{exc.message}"
                 ) from exc
+            except KeyboardInterrupt:  # once startup was over: shut down without running
+                self._shutdown(loop, driver, raising=False)
+                raise
             pushed = not _state._running or _state._running[-1] is not state  # not our app
             if pushed:
                 _state._enter(state)
@@ -151,8 +154,14 @@ class _LoopThread:
     def __exit__(self, *exc_info: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
+        try:  # as asyncio.run() ends: cancel what is left, then close
+            if tasks := asyncio.all_tasks(self.loop):
+                for task in tasks:
+                    task.cancel()
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
 
     def run(self, coroutine: Coroutine[Any, Any, _T], *, cancel_on_interrupt: bool = False) -> _T:
         """Run ``coroutine`` in a task on the loop and wait until that task has ended.

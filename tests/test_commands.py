@@ -220,3 +220,21 @@ def test_preflight_help():
     parser = LifespanPreflight().create_parser("manage.py", "lifespan")
     assert "pre-flight" in parser.format_help()
     assert "--verbosity" in parser.format_help()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_during_startup_lets_it_finish_then_shuts_down(events):
+    env = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
+    command = [sys.executable, "manage.py", "lifespan"]
+    env = {"LIFESPAN_TEST_EVENTS": str(events), **env}
+    with ServerProcess(command, settings="tests.faultapp.settings", env=env) as process:
+        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "startup to begin")
+        os.kill(process.pid, signal.SIGTERM)
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == -signal.SIGINT, stderr
+    assert sorted(kinds(events)) == ["hang-start", "shutdown", "startup"]
+    assert kinds(events)[-1] == "shutdown"
+    assert read_events(events)[-1]["clients"] == CLOSED
+    assert "succeeded" not in stdout
+    assert "Lifespan shutdown complete" in stderr
