@@ -205,6 +205,13 @@ def test_resources_and_receivers_in_process_and_get_state_after(capsys):
         get_state()  # only while the command runs
 
 
+def test_preflight_verbosity_2_shows_the_state_keys(capsys):
+    with connected(asgi_startup, open_client):
+        call_command("lifespan", verbosity=2)
+    out = capsys.readouterr().out
+    assert "Lifespan startup complete; state keys: ['client']\n" in out
+
+
 def test_failed_shutdown_after_a_good_handle_is_a_command_error():
     with (
         connected(asgi_shutdown, fail_shutdown),
