@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import os
 import signal
 import threading
@@ -41,6 +42,7 @@ from lifespan_signals.asgi import (
 )
 from lifespan_signals.conf import settings as lifespan_settings
 from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
+from lifespan_signals.reporting import LoggedReports
 
 __all__ = ["LifespanCommand", "project_application"]
 
@@ -65,6 +67,7 @@ class LifespanCommand(BaseCommand):
     """
 
     lifespan_app: Any = None
+    _reports: LoggedReports
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Django's execute() runs the checks, then handle(): put the lifespan around handle() only.
@@ -79,14 +82,13 @@ class LifespanCommand(BaseCommand):
     def _in_lifespan(
         self, handle: Callable[..., Any], args: tuple[Any, ...], options: dict[str, Any]
     ) -> Any:
-        with _sigterm_as_ctrl_c(), _LoopThread() as loop:
+        with _sigterm_as_ctrl_c(), _LoopThread() as loop, LoggedReports() as self._reports:
             driver = self._driver()
             try:
                 state = loop.run(driver.startup())
             except LifespanFailed as exc:
-                raise CommandError(
-                    f"Lifespan startup failed, so the command did not run.\n\n{exc.message}"
-                ) from exc
+                headline = "Lifespan startup failed, so the command did not run."
+                raise CommandError(self._reports.explain(headline, exc.message)) from exc
             except KeyboardInterrupt:  # once startup was over: shut down without running
                 self._shutdown(loop, driver, raising=False)
                 raise
@@ -124,7 +126,10 @@ class LifespanCommand(BaseCommand):
             )
         except ImproperlyConfigured as exc:  # reached with --skip-checks
             raise CommandError(str(exc)) from exc
-        app = project_application() if self.lifespan_app is None else self.lifespan_app
+        app = self.lifespan_app
+        if inspect.ismethod(app) and app.__self__ is self:  # a function set on the class
+            app = app.__func__
+        app = project_application() if app is None else app
         startup, shutdown = timeouts
         return LifespanDriver(app, startup_timeout=startup, shutdown_timeout=shutdown)
 
@@ -132,7 +137,7 @@ class LifespanCommand(BaseCommand):
         try:
             loop.run(driver.shutdown())
         except LifespanFailed as exc:
-            message = f"Lifespan shutdown failed.\n\n{exc.message}"
+            message = self._reports.explain("Lifespan shutdown failed.", exc.message)
             if raising:
                 raise CommandError(message) from exc
             self.stderr.write(message)

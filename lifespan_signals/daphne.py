@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from lifespan_signals.asgi import LifespanMiddleware, speaks_lifespan
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
 from lifespan_signals.management.commands.runasgi import _seconds
+from lifespan_signals.reporting import LoggedReports
 from lifespan_signals.server import LifespanServer
 
 __all__ = ["LifespanCommandLineInterface", "main"]
@@ -65,13 +66,12 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
     def run(self, args: Sequence[str]) -> None:
         self._graceful_timeout = self.parser.parse_args(args).graceful_timeout
         try:
-            super().run(args)
+            with LoggedReports() as reports:
+                super().run(args)
         except ImproperlyConfigured as exc:  # a lifespan_signals setting, say
             sys.exit(f"Error: {exc}")
         except LifespanFailed as exc:
-            # lifespan_signals applications have logged the report already; others have not.
-            sys.stderr.write(f"Lifespan startup failed; not serving.\n{exc.message}\n")
-            sys.exit(1)
+            sys.exit(reports.explain("Lifespan startup failed; not serving.", exc.message))
         except SystemExit as exc:
             # Daphne exits 1 when the server did not start; a stop asked for during lifespan
             # startup (which shut down without serving) is a clean stop, not a failure.

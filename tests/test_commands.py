@@ -22,6 +22,7 @@ from lifespan_signals.management.commands.lifespan import Command as LifespanPre
 from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted, get_state
+from tests.commandsapp.nolifespan import no_lifespan
 from tests.servers import ServerProcess, read_events, wait_until
 from tests.utils import connected
 
@@ -100,6 +101,7 @@ def test_failed_startup_exits_1_with_the_report_and_handle_does_not_run(command,
     assert code == 1
     assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
     assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert stderr.count("fail_startup raised RuntimeError") == 1  # said once
     assert "handle" not in kinds(events)
     assert sorted(kinds(events)) == ["fail_startup", "shutdown", "startup"]
     assert read_events(events)[-1]["clients"] == CLOSED
@@ -212,15 +214,30 @@ def test_preflight_verbosity_2_shows_the_state_keys(capsys):
     assert "Lifespan startup complete; state keys: ['client']\n" in out
 
 
-def test_failed_shutdown_after_a_good_handle_is_a_command_error():
+def test_an_application_without_lifespan_is_a_command_error_with_the_drivers_report():
+    class Command(Probe):
+        lifespan_app = no_lifespan
+
+    Probe.seen.clear()
+    with pytest.raises(CommandError) as raised:
+        call_command(Command())
+    assert str(raised.value).startswith(
+        "Lifespan startup failed, so the command did not run.\n\n"
+        "The application <function no_lifespan"
+    )
+    assert "it raised ValueError: no lifespan here" in str(raised.value)
+    assert Probe.seen == []
+
+
+def test_failed_shutdown_after_a_good_handle_is_a_command_error(caplog):
     with (
         connected(asgi_shutdown, fail_shutdown),
-        pytest.raises(CommandError, match=r"Lifespan shutdown failed\.\n\n") as raised,
+        pytest.raises(CommandError) as raised,
     ):
         call_command(Probe())
-    assert "tests.test_commands.fail_shutdown raised RuntimeError: boom at shutdown" in str(
-        raised.value
-    )
+    # the report went to the log: the error says so rather than repeat it
+    assert str(raised.value) == "Lifespan shutdown failed. The report is above."
+    assert "tests.test_commands.fail_shutdown raised RuntimeError: boom at shutdown" in caplog.text
 
 
 def test_preflight_help():

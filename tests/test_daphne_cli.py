@@ -175,7 +175,8 @@ def test_startup_failure_exits_1_without_listening_and_names_the_receiver(events
         output = server.output()
     assert code == 1, output
     assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
-    assert "Lifespan startup failed; not serving." in output
+    assert "Lifespan startup failed; not serving. The report is above." in output
+    assert output.count("fail_startup raised RuntimeError: boom at startup") == 1  # said once
     assert not path.exists()
     assert "Listening on" not in output
     assert sorted(kinds(events)) == ["fail_startup", "shutdown", "startup"]
@@ -288,3 +289,19 @@ def test_a_port_in_use_exits_1_after_shutting_the_lifespan_down(events):
     assert "Address already in use" in output
     assert kinds(events) == ["startup", "shutdown"]
     assert read_events(events)[1]["clients"] == CLOSED
+
+
+def test_an_application_without_lifespan_gets_the_drivers_report(events, tmp_path):
+    path = tmp_path / "daphne.sock"
+    app = "tests.commandsapp.nolifespan:no_lifespan"
+    with lifespan_daphne("-u", str(path), events=events, app=app) as server:
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    headline = "Lifespan startup failed; not serving.\n\n"
+    assert f"{headline}The application <function no_lifespan" in output
+    assert (
+        "ended during lifespan startup without replying: it raised ValueError: no lifespan here "
+        "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanMiddleware."
+    ) in output
+    assert not path.exists()
