@@ -19,17 +19,11 @@ interrupts it), and the ``async_to_sync`` calls it makes run on that loop, where
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import inspect
-import os
-import signal
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from asgiref.sync import SyncToAsync, iscoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,11 +36,10 @@ from lifespan_signals.asgi import (
 )
 from lifespan_signals.conf import settings as lifespan_settings
 from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
+from lifespan_signals.loop_thread import LoopThread, sigterm_as_ctrl_c
 from lifespan_signals.reporting import LoggedReports
 
 __all__ = ["LifespanCommand", "project_application"]
-
-_T = TypeVar("_T")
 
 
 def project_application() -> Any:
@@ -82,7 +75,7 @@ class LifespanCommand(BaseCommand):
     def _in_lifespan(
         self, handle: Callable[..., Any], args: tuple[Any, ...], options: dict[str, Any]
     ) -> Any:
-        with _sigterm_as_ctrl_c(), _LoopThread() as loop, LoggedReports() as self._reports:
+        with sigterm_as_ctrl_c(), LoopThread() as loop, LoggedReports() as self._reports:
             driver = self._driver()
             try:
                 state = loop.run(driver.startup())
@@ -109,7 +102,7 @@ class LifespanCommand(BaseCommand):
 
     @staticmethod
     def _handle(
-        loop: _LoopThread,
+        loop: LoopThread,
         handle: Callable[..., Any],
         args: tuple[Any, ...],
         options: dict[str, Any],
@@ -133,7 +126,7 @@ class LifespanCommand(BaseCommand):
         startup, shutdown = timeouts
         return LifespanDriver(app, startup_timeout=startup, shutdown_timeout=shutdown)
 
-    def _shutdown(self, loop: _LoopThread, driver: LifespanDriver, *, raising: bool) -> None:
+    def _shutdown(self, loop: LoopThread, driver: LifespanDriver, *, raising: bool) -> None:
         try:
             loop.run(driver.shutdown())
         except LifespanFailed as exc:
@@ -141,103 +134,3 @@ class LifespanCommand(BaseCommand):
             if raising:
                 raise CommandError(message) from exc
             self.stderr.write(message)
-
-
-class _LoopThread:
-    """An event loop running in a daemon thread, for the lifespan and what runs on it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="lifespan-loop", daemon=True
-        )
-
-    def __enter__(self) -> _LoopThread:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        try:  # as asyncio.run() ends: cancel what is left, then close
-            if tasks := asyncio.all_tasks(self.loop):
-                for task in tasks:
-                    task.cancel()
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        finally:
-            self.loop.close()
-
-    def run(self, coroutine: Coroutine[Any, Any, _T], *, cancel_on_interrupt: bool = False) -> _T:
-        """Run ``coroutine`` in a task on the loop and wait until that task has ended.
-
-        Ctrl+C while waiting cancels the task when ``cancel_on_interrupt``, else (startup,
-        shutdown) lets it finish; either way the interrupt is raised once the task has ended.
-        """
-        ended: concurrent.futures.Future[_T] = concurrent.futures.Future()
-        done = threading.Event()
-        started: list[asyncio.Task[_T]] = []
-
-        def copy_outcome(task: asyncio.Task[_T]) -> None:
-            if task.cancelled():
-                ended.cancel()
-            elif (error := task.exception()) is not None:
-                ended.set_exception(error)
-            else:
-                ended.set_result(task.result())
-            done.set()
-
-        def start() -> None:
-            started.append(self.loop.create_task(coroutine))
-            started[0].add_done_callback(copy_outcome)
-
-        self.loop.call_soon_threadsafe(start)
-        interrupted: KeyboardInterrupt | None = None
-        while True:
-            try:
-                done.wait()
-            except KeyboardInterrupt as exc:
-                interrupted = exc
-                if cancel_on_interrupt:
-                    self.loop.call_soon_threadsafe(lambda: started and started[0].cancel())
-                continue
-            if interrupted is not None:
-                raise interrupted
-            return ended.result()
-
-    @contextlib.contextmanager
-    def as_main_event_loop(self) -> Iterator[None]:
-        """Make ``async_to_sync`` calls from this thread run on the loop, as they do in a
-        ``sync_to_async`` function called from it (asgiref reads these thread-locals)."""
-        local = SyncToAsync.threadlocal
-        saved = {name: getattr(local, name, None) for name in _MAIN_LOOP_LOCALS}
-        local.main_event_loop, local.main_event_loop_pid = self.loop, os.getpid()
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                setattr(local, name, value)
-
-
-_MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so that shutdown runs (unless the
-    process has a SIGTERM handler of its own, or this is not the main thread)."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
