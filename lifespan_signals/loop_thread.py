@@ -103,11 +103,15 @@ _MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
 
 @contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so that shutdown runs (unless the
-    process has a SIGTERM handler of its own, or this is not the main thread)."""
+    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so that shutdown runs.
+
+    In the main thread only (where Python runs signal handlers), and unless SIGTERM is ignored.
+    A handler installed before (coverage's, say) is put back afterwards: the process then ends
+    through the interpreter's normal exit, which runs its ``atexit`` hooks.
+    """
     if (
         threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     ):
         yield
         return

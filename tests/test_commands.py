@@ -7,6 +7,8 @@ whose shutdown receiver closes them, recording both in the events file.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import re
@@ -15,7 +17,8 @@ import sys
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
+from django.test import override_settings
 
 from lifespan_signals.commands import LifespanCommand
 from lifespan_signals.management.commands.lifespan import Command as LifespanPreflight
@@ -262,3 +265,80 @@ def test_sigterm_during_startup_lets_it_finish_then_shuts_down(events):
     assert read_events(events)[-1]["clients"] == CLOSED
     assert "succeeded" not in stdout
     assert "Lifespan shutdown complete" in stderr
+
+
+# -- in process: other applications, settings, errors on both sides ----------------------------
+
+
+async def own_lifespan(scope, receive, send):
+    """A lifespan of its own (not lifespan_signals'): puts a key in the state."""
+    assert (await receive())["type"] == "lifespan.startup"
+    scope["state"]["own"] = "yes"
+    await send({"type": "lifespan.startup.complete"})
+    assert (await receive())["type"] == "lifespan.shutdown"
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+def test_get_state_works_with_an_application_of_another_kind():
+    class Command(Probe):
+        lifespan_app = own_lifespan
+
+    Probe.seen.clear()
+    call_command(Command())
+    assert Probe.seen == [{"own": "yes"}]
+    with pytest.raises(LifespanNotStarted):
+        get_state()
+
+
+@override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
+def test_the_projects_plain_django_application_is_wrapped():
+    from lifespan_signals.asgi import LifespanMiddleware
+    from lifespan_signals.commands import project_application
+
+    assert isinstance(project_application(), LifespanMiddleware)
+
+
+@override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=-1)
+def test_a_bad_timeout_setting_is_a_system_check_error_or_with_skip_checks_a_command_error():
+    with pytest.raises(SystemCheckError, match=r"lifespan_signals\.E001"):
+        call_command(Probe(), skip_checks=False)
+    message = (
+        "LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive number of seconds or None, not -1."
+    )
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command(Probe(), skip_checks=True)
+
+
+class Failing(LifespanCommand):
+    def handle(self, *args, **options):
+        raise CommandError("handle() failed")
+
+
+def test_when_handle_and_shutdown_both_fail_handles_error_is_raised_and_shutdowns_written():
+    stderr = io.StringIO()
+    with (
+        connected(asgi_shutdown, fail_shutdown),
+        pytest.raises(CommandError, match=r"^handle\(\) failed$"),
+    ):
+        call_command(Failing(), stderr=stderr)
+    assert stderr.getvalue() == "Lifespan shutdown failed. The report is above.\n"
+
+
+class LeavesATask(LifespanCommand):
+    async def handle(self, *args, **options):
+        async def forever():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                LeavesATask.cancelled = True
+                raise
+
+        LeavesATask.task = asyncio.ensure_future(forever())
+        await asyncio.sleep(0)
+
+
+def test_a_task_left_running_by_handle_is_cancelled_when_the_command_ends():
+    LeavesATask.cancelled = False
+    call_command(LeavesATask())
+    assert LeavesATask.cancelled
+    assert LeavesATask.task.cancelled()
