@@ -305,3 +305,22 @@ def test_an_application_without_lifespan_gets_the_drivers_report(events, tmp_pat
         "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanMiddleware."
     ) in output
     assert not path.exists()
+
+
+def test_a_bad_timeout_setting_is_a_clear_error_before_anything_runs(events, tmp_path):
+    path = tmp_path / "daphne.sock"
+    env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "abc"}
+    options = ["-u", str(path)]
+    with lifespan_daphne(*options, events=events, settings="tests.faultapp.settings", env=env) as (
+        server
+    ):
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    assert (
+        "Error: LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive number of seconds or None, "
+        "not 'abc'."
+    ) in output
+    assert "Traceback" not in output
+    assert kinds(events) == []
+    assert not path.exists()
