@@ -108,7 +108,8 @@ def test_bad_graceful_timeout_is_a_clear_usage_error(value, capsys):
 # -- real processes ---------------------------------------------------------------------------
 
 
-def test_two_endpoints_share_one_lifespan_and_sigterm_shuts_it_down(events):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_two_endpoints_share_one_lifespan_and_a_stop_signal_shuts_it_down(events, sig):
     with lifespan_daphne("-e", ANY_PORT, "-e", ANY_PORT, events=events) as server:
         first, second = ports(server, 2)
         assert kinds(events) == ["startup"]  # before listening
@@ -119,7 +120,7 @@ def test_two_endpoints_share_one_lifespan_and_sigterm_shuts_it_down(events):
             assert answer["pid"] == server.pid
             assert (answer["aiohttp"], answer["httpx"]) == (startup["aiohttp"], startup["httpx"])
             assert answer["state_keys"] == ["aiohttp", "httpx"]  # each request its own copy
-        assert server.stop(signal.SIGTERM, TIMEOUT) == 0
+        assert server.stop(sig, TIMEOUT) == 0
         output = server.output()
     assert_one_clean_lifespan(events, output)
 
