@@ -1,0 +1,56 @@
+"""Sphinx configuration for the lifespan_signals documentation (MyST Markdown, furo theme)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import django
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# autodoc imports the package, which needs configured Django settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+django.setup()
+
+import lifespan_signals  # noqa: E402 - after django.setup()
+
+project = "lifespan_signals"
+author = "lifespan_signals contributors"
+copyright = "lifespan_signals contributors"
+version = release = lifespan_signals.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".md": "markdown"}
+exclude_patterns = ["_build"]
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# Every cross-reference inside the project must resolve. Names from Python, Django, asgiref and
+# the servers have no inventory here (the build works offline, with no intersphinx): they are
+# shown as plain code.
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(?!lifespan_signals\b).*")]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": False}
+
+html_theme = "furo"
+html_title = f"lifespan_signals {release}"
+html_static_path = ["_static"]
+html_css_files: list[str] = []
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    # Settings, system checks: each entry goes into the general index, as Django's docs do.
+    app.add_crossref_type("setting", "setting", indextemplate="pair: %s; setting")
+    app.add_crossref_type("check", "check", indextemplate="pair: %s; system check")
+    app.add_crossref_type("logger", "logger", indextemplate="pair: %s; logger")
