@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,11 @@ myst_heading_anchors = 3
 # the servers have no inventory here (the build works offline, with no intersphinx): they are
 # shown as plain code.
 nitpicky = True
-nitpick_ignore_regex = [(r"py:.*", r"(?!lifespan_signals\b).*")]
+nitpick_ignore_regex = [
+    (r"py:.*", r"(?!lifespan_signals\b).*"),
+    # Type variables of the package's decorators: not documented on their own.
+    (r"py:class", r"lifespan_signals\.\w+\.F"),
+]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
@@ -49,7 +54,27 @@ html_static_path = ["_static"]
 html_css_files: list[str] = []
 
 
+_UNPARSED = re.compile(r"\.\. [\w:-]+::")
+
+
+def _check_unparsed_rst(app, doctree):  # type: ignore[no-untyped-def]
+    """Fail on reStructuredText shown as text: what autodoc makes inside a MyST directive fence."""
+    from docutils import nodes
+    from sphinx.util import logging
+
+    for paragraph in doctree.findall(nodes.paragraph):
+        text = paragraph.astext()
+        if _UNPARSED.match(text):
+            logging.getLogger(__name__).warning(
+                "reStructuredText shown as text: %r. Put autodoc directives in an "
+                "```{eval-rst} block (.. autofunction:: ...), not in a MyST directive fence.",
+                text.splitlines()[0],
+                location=paragraph,
+            )
+
+
 def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("doctree-read", _check_unparsed_rst)
     # Settings, system checks: each entry goes into the general index, as Django's docs do.
     app.add_crossref_type("setting", "setting", indextemplate="pair: %s; setting")
     app.add_crossref_type("check", "check", indextemplate="pair: %s; system check")
