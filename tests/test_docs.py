@@ -328,3 +328,39 @@ def test_every_name_the_docs_show_exists():
         except (ImportError, AttributeError) as exc:
             missing.append(f"{name}: {type(exc).__name__}: {exc}")
     assert missing == [], "\n".join(missing)
+
+
+# -- figures match the latest `make bench` -------------------------------------------------------
+
+RATIOS = [
+    "p1_overhead_uvicorn",
+    "p2_runasgi_vs_daphne",
+    "p3_aiohttp_shared_vs_per_request",
+    "p3_httpx_shared_vs_per_request",
+    "p3_lifespan_vs_global",
+    "sample_home_runasgi_vs_uvicorn",
+]
+
+
+def test_readme_figures_are_those_of_the_latest_bench():
+    results = json.loads((REPO_ROOT / "bench" / "results.json").read_text())
+    latest = {f"{value:.2f}" for value in results.values()}
+    shown = re.findall(r"\*\*(\d+\.\d+)\u00d7?\*\*", (REPO_ROOT / "README.md").read_text())
+    assert shown, "the README quotes no figure in bold"
+    assert [figure for figure in shown if figure not in latest] == [], sorted(latest)
+
+
+def test_benchmark_page_table_is_that_of_the_latest_bench():
+    results = json.loads((REPO_ROOT / "bench" / "results.json").read_text())
+    rows = {
+        line.split("`")[1]: line
+        for line in (DOCS / "explanation" / "benchmarks.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    for key in RATIOS:
+        assert f"| {results[key]:.2f} |" in rows[key], (key, results[key], rows[key])
+    assert (
+        f"| {results['p4_startup_ms_100_receivers']:.1f} ms |"
+        in rows["p4_startup_ms_100_receivers"]
+    )
+    assert f"| {results['p5_sigterm_exit_ms']:.0f} ms |" in rows["p5_sigterm_exit_ms"]
