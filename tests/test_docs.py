@@ -364,3 +364,51 @@ def test_benchmark_page_table_is_that_of_the_latest_bench():
         in rows["p4_startup_ms_100_receivers"]
     )
     assert f"| {results['p5_sigterm_exit_ms']:.0f} ms |" in rows["p5_sigterm_exit_ms"]
+
+
+# -- the reference lists every check id, setting and runasgi option ------------------------------
+
+PACKAGE = REPO_ROOT / "lifespan_signals"
+COMMON_OPTIONS = {
+    "-h", "--help", "--version", "-v", "--verbosity", "--settings", "--pythonpath",
+    "--traceback", "--no-color", "--force-color",
+}  # fmt: skip
+
+
+def _package_source() -> str:
+    return "\n".join(path.read_text() for path in sorted(PACKAGE.rglob("*.py")))
+
+
+def _targets(page: str, directive: str) -> set[str]:
+    text = (DOCS / "reference" / page).read_text()
+    return set(re.findall(rf"```{{{directive}}} (\S+)", text))
+
+
+def test_every_check_id_is_in_the_reference():
+    ids = set(re.findall(r"\blifespan_signals\.[EW]\d{3}\b", _package_source()))
+    assert "lifespan_signals.E001" in ids  # the scan works
+    assert ids - _targets("checks.md", "check") == set()
+
+
+def test_every_setting_is_in_the_reference():
+    names = set(re.findall(r"\bLIFESPAN_SIGNALS_[A-Z_]*[A-Z]\b", _package_source()))
+    assert "LIFESPAN_SIGNALS_STARTUP_TIMEOUT" in names  # the scan works
+    assert names - _targets("settings.md", "setting") == set()
+
+
+def test_every_runasgi_option_is_in_the_reference():
+    from lifespan_signals.management.commands.runasgi import Command
+
+    parser = Command().create_parser("manage.py", "runasgi")
+    options = {
+        option
+        for action in parser._actions
+        for option in (action.option_strings or [action.dest])
+        if option not in COMMON_OPTIONS
+    }
+    documented = set()
+    text = (DOCS / "reference" / "runasgi-options.md").read_text()
+    for line in re.findall(r"```\{option\} ([^\n]+)", text):
+        documented.update(part.split()[0] for part in line.split(", "))
+    assert "--graceful-timeout" in options  # the parser is read
+    assert options - documented == set()
