@@ -54,6 +54,27 @@ html_static_path = ["_static"]
 html_css_files: list[str] = []
 
 
+# autodoc writes reStructuredText, which a MyST directive fence would parse as Markdown: run the
+# autodoc directives of Markdown pages through ```{eval-rst}, so ```{autofunction} x``` just works.
+_AUTODOC_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{(?P<name>auto\w+)\}[ \t]*(?P<args>[^\n]*)\n"
+    r"(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def _autodoc_as_rst(match: re.Match[str]) -> str:
+    body = "".join(
+        f"   {line}" if line.strip() else "\n" for line in match["body"].splitlines(True)
+    )
+    return f"```{{eval-rst}}\n.. {match['name']}:: {match['args']}\n{body}```"
+
+
+def _rewrite_autodoc_fences(app, docname, source):  # type: ignore[no-untyped-def]
+    if app.env.doc2path(docname).suffix == ".md":
+        source[0] = _AUTODOC_FENCE.sub(_autodoc_as_rst, source[0])
+
+
 _UNPARSED = re.compile(r"\.\. [\w:-]+::")
 
 
@@ -74,6 +95,7 @@ def _check_unparsed_rst(app, doctree):  # type: ignore[no-untyped-def]
 
 
 def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("source-read", _rewrite_autodoc_fences)
     app.connect("doctree-read", _check_unparsed_rst)
     # Settings, system checks: each entry goes into the general index, as Django's docs do.
     app.add_crossref_type("setting", "setting", indextemplate="pair: %s; setting")
