@@ -11,6 +11,7 @@ import http.server
 import importlib
 import importlib.util
 import json
+import os
 import re
 import signal
 import subprocess
@@ -113,11 +114,13 @@ def test_tutorial_blocks_are_found():
 # -- the project, built as a reader would --------------------------------------------------------
 
 
-def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command as a reader would: no settings module from the test run in the environment."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run(
         args,
         cwd=cwd,
-        env={**_base_env(), **env},
+        env={**env, "PYTHONDEVMODE": "1"},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -125,13 +128,6 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
     )
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
     return result
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    return {**env, "PYTHONDEVMODE": "1"}
 
 
 @pytest.fixture(scope="module")
