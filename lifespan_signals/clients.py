@@ -62,8 +62,9 @@ class Clients:
         client = self[alias]
         if not isinstance(client, cls):
             raise TypeError(
-                f"clients[{alias!r}] is {client!r}, not a {cls.__module__}.{cls.__qualname__}. "
-                f"Ask for the type its BACKEND makes, or fix LIFESPAN_SIGNALS_CLIENTS[{alias!r}]."
+                f"clients[{alias!r}] is {client!r}, not an instance of {cls.__module__}."
+                f"{cls.__qualname__}. Ask for the type its BACKEND makes, or fix "
+                f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}]."
             )
         return client
 

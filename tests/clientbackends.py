@@ -1,0 +1,71 @@
+"""Client backends for the declared-clients tests: each records what happens to it in ``EVENTS``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+EVENTS: list[str] = []
+
+
+class Recorder:
+    """A client with ``aclose()``: opened by calling the class, like httpx.AsyncClient."""
+
+    def __init__(self, name: str = "recorder", fail_close: bool = False, **options):
+        self.name, self.options, self.fail_close, self.closed = name, options, fail_close, False
+        EVENTS.append(f"open {name}")
+
+    async def aclose(self):
+        EVENTS.append(f"close {self.name}")
+        self.closed = True
+        if self.fail_close:
+            raise RuntimeError(f"{self.name} cannot close")
+
+
+class SyncClosing:
+    """A client with a plain ``close()``, no ``aclose()``, no context manager."""
+
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        EVENTS.append("close sync")
+        self.closed = True
+
+
+@contextlib.asynccontextmanager
+async def managed(name: str = "managed"):
+    """An async context manager factory: the client is what it yields."""
+    EVENTS.append(f"enter {name}")
+    try:
+        yield {"client": name}
+    finally:
+        EVENTS.append(f"exit {name}")
+
+
+async def made_by_coroutine(name: str = "coroutine"):
+    """An async factory: its result is the client."""
+    await asyncio.sleep(0)
+    return Recorder(name)
+
+
+async def failing(exception: str = "RuntimeError", delay: float = 0.2):
+    """Fails to open after ``delay`` seconds (others opened concurrently are open by then)."""
+    await asyncio.sleep(delay)
+    EVENTS.append(f"fail {exception}")
+    error = {
+        "RuntimeError": RuntimeError("upstream unreachable"),
+        "SystemExit": SystemExit(2),
+        "KeyboardInterrupt": KeyboardInterrupt(),
+        "CancelledError": asyncio.CancelledError(),
+    }[exception]
+    raise error
+
+
+async def hanging():
+    EVENTS.append("hanging")
+    await asyncio.sleep(3600)
+
+
+def not_closable():
+    return object()
