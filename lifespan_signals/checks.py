@@ -109,7 +109,7 @@ def check_clients(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """``LIFESPAN_SIGNALS_CLIENTS``: its shape, each backend, each backend's options."""
-    from lifespan_signals._backends import (
+    from lifespan_signals._client_settings import (
         ClientConfigError,
         import_backend,
         option_problems,

@@ -17,21 +17,14 @@ resources and ``asgi_startup`` receivers; shutdown closes them in reverse order 
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from lifespan_signals._backends import Closer, call_closer, open_backend
-from lifespan_signals.dispatch import Budget, Failure
 from lifespan_signals.state import LifespanNotStarted
 
 __all__ = ["Clients", "UnknownClient", "clients"]
 
-logger = logging.getLogger("lifespan_signals.steps")
 T = TypeVar("T")
-_CANCEL_GRACE = 1.0  # seconds that clients still opening get to unwind after a timeout
 
 # The open clients of each running lifespan, innermost last, and the overrides of tests, in order.
 _opened: list[dict[str, Any]] = []
@@ -114,123 +107,16 @@ def _rebuild() -> None:
     _view = view
 
 
-def push_overrides(replacements: dict[str, Any]) -> None:
-    _overrides.append(replacements)
+def _push(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    """Make ``item`` (a lifespan's open clients, or a test's overrides) visible to lookups."""
+    stack.append(item)
     _rebuild()
 
 
-def pop_overrides(replacements: dict[str, Any]) -> None:
-    _remove(_overrides, replacements)
-
-
 def _remove(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    """Hide ``item`` again (the innermost occurrence, by identity)."""
     for index in range(len(stack) - 1, -1, -1):
         if stack[index] is item:
             del stack[index]
             break
     _rebuild()
-
-
-class _Open:
-    """One lifespan's clients: what is open and how to close it, in declaration order."""
-
-    def __init__(self, declared: Mapping[str, Mapping[str, Any]]) -> None:
-        self.declared = declared
-        self.clients: dict[str, Any] = {}
-        self.closers: dict[str, Closer] = {}
-
-
-_by_owner: dict[object, _Open] = {}
-
-
-def _step(phase: str, alias: str, started: float, ok: bool) -> None:
-    seconds = time.perf_counter() - started
-    step = {"phase": phase, "kind": "client", "name": alias, "seconds": seconds, "ok": ok}
-    logger.debug(
-        "%s %s %s: %.1f ms", phase, "client", alias, seconds * 1000, extra={"lifespan_step": step}
-    )
-
-
-def _label(alias: str, entry: Mapping[str, Any]) -> str:
-    return f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}] ({entry['BACKEND']})"
-
-
-async def _open_one(record: _Open, alias: str) -> Failure | None:
-    started = time.perf_counter()
-    try:
-        client, closer = await open_backend(alias, record.declared[alias])
-    except BaseException as exc:  # whatever a backend raises is its failure, never the server's
-        _step("startup", alias, started, False)
-        return Failure.from_exception(_label(alias, record.declared[alias]), exc)
-    record.clients[alias], record.closers[alias] = client, closer
-    _step("startup", alias, started, True)
-    return None
-
-
-async def open_clients(owner: object, budget: Budget) -> list[Failure]:
-    """Open the declared clients concurrently for ``owner``; on a failure close those open."""
-    from lifespan_signals.conf import settings
-
-    try:
-        declared = settings.CLIENTS
-    except Exception as exc:
-        return [Failure.from_exception("LIFESPAN_SIGNALS_CLIENTS", exc)]
-    record = _by_owner[owner] = _Open(declared)
-    tasks: dict[asyncio.Future[Failure | None], str] = {
-        asyncio.ensure_future(_open_one(record, alias)): alias for alias in declared
-    }
-    pending: set[asyncio.Future[Failure | None]] = set()
-    try:
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=budget.remaining())
-    except BaseException:  # cancelled: let the openings unwind; shutdown closes what opened
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks, timeout=_CANCEL_GRACE)
-        raise
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=_CANCEL_GRACE)
-    failures = []
-    for task, alias in tasks.items():
-        if task in pending:
-            failures.append(budget.timed_out(_label(alias, declared[alias]), "still opening"))
-        elif failure := task.result():
-            failures.append(failure)
-    if failures:
-        return failures + await close_clients(owner, budget)
-    _opened.append(record.clients)
-    _rebuild()
-    return []
-
-
-async def close_clients(owner: object, budget: Budget) -> list[Failure]:
-    """Close ``owner``'s open clients in reverse declaration order, every one even if some fail."""
-    record = _by_owner.pop(owner, None)
-    if record is None:
-        return []
-    _remove(_opened, record.clients)
-    failures = []
-    for alias in reversed(list(record.declared)):
-        if alias not in record.closers:
-            continue
-        started = time.perf_counter()
-        label = _label(alias, record.declared[alias])
-        task = asyncio.ensure_future(_close_one(record.closers[alias]))
-        done, _ = await asyncio.wait({task}, timeout=budget.remaining())
-        if not done:
-            task.cancel()
-            failures.append(budget.timed_out(label, "still closing"))
-        elif (exc := task.result()) is not None:
-            failures.append(Failure.from_exception(label, exc))
-        _step("shutdown", alias, started, bool(done) and task.result() is None)
-    return failures
-
-
-async def _close_one(closer: Closer) -> BaseException | None:
-    try:
-        await call_closer(closer)
-    except BaseException as exc:  # a backend's failure to close, whatever it raised
-        return exc
-    return None

@@ -47,7 +47,7 @@ class _Settings:
     @property
     def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
         """Declared clients: alias -> ``{"BACKEND": dotted path, "OPTIONS": {keyword: value}}``."""
-        from lifespan_signals._backends import shape_problem
+        from lifespan_signals._client_settings import shape_problem
 
         value = getattr(django_settings, "LIFESPAN_SIGNALS_CLIENTS", {})
         problem = shape_problem(value)

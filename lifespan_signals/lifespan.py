@@ -10,7 +10,7 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals import state as _state
-from lifespan_signals.clients import close_clients, open_clients
+from lifespan_signals._client_lifecycle import close_clients, open_clients
 from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
 from lifespan_signals.dispatch import Budget, Failure, send_signal
 from lifespan_signals.resources import Entered, enter_resources, exit_resources

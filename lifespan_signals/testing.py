@@ -251,9 +251,9 @@ class override_clients(test.utils.TestContextDecorator):  # noqa: N801 - like ov
                 "fix the names."
             )
         self._pushed = dict(self.replacements)
-        clients.push_overrides(self._pushed)
+        clients._push(clients._overrides, self._pushed)
 
     def disable(self) -> None:
         from lifespan_signals import clients
 
-        clients.pop_overrides(self._pushed)
+        clients._remove(clients._overrides, self._pushed)
