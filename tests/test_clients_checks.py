@@ -84,11 +84,12 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(hint, "Check the dotted path, and that its package is installed.")
 
     def test_e013_backend_not_callable(self):
-        [(check_id, message, _)] = problems({"a": {"BACKEND": "tests.clientbackends.EVENTS"}})
+        [(check_id, message, _)] = problems({"a": {"BACKEND": "tests.settings.SECRET_KEY"}})
         self.assertEqual(check_id, "lifespan_signals.E013")
         self.assertEqual(
             message,
-            "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should name a class or factory, not [].",
+            "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should name a class or factory, not "
+            "'lifespan-signals-tests'.",
         )
 
     def test_e014_an_option_the_backend_does_not_accept(self):
