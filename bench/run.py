@@ -34,6 +34,8 @@ HERE = ROOT / "bench"
 PYTHON = sys.executable
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))  # even: A and B go first equally often
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+# Run only the comparisons whose keys start with this (e.g. "p6"), print them, write no files.
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 
 def uvicorn(app: str, lifespan: str = "on") -> list[str]:
@@ -94,6 +96,17 @@ COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
             ("p3_aiohttp_shared_vs_per_request", "aiohttp shared", "aiohttp per request"),
             ("p3_httpx_shared_vs_per_request", "httpx shared", "httpx per request"),
             ("p3_lifespan_vs_global", "aiohttp shared", "aiohttp global"),
+        ],
+    ),
+    (
+        {
+            "aiohttp clients['x']": Server(LIFESPAN, "/aiohttp/declared/", BENCH),
+            "aiohttp state key": Server(LIFESPAN, "/aiohttp/shared/", BENCH),
+            "aiohttp module global": Server(LIFESPAN, "/aiohttp/global/", BENCH),
+        },
+        [
+            ("p6_clients_vs_state_key", "aiohttp clients['x']", "aiohttp state key"),
+            ("p6_clients_vs_global", "aiohttp clients['x']", "aiohttp module global"),
         ],
     ),
     (
@@ -192,7 +205,40 @@ def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> flo
     return statistics.median(times)
 
 
+def compare(servers: dict[str, Server], ratios: list[tuple[str, str, str]], logs: Path,
+            env: dict[str, str], rps_medians: dict[str, float], cpu_medians: dict[str, float],
+            ) -> list[Row]:  # fmt: skip
+    """Measure ``servers`` together; one row per ratio (req/s, and by CPU per request)."""
+    print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
+    rps, cpu = measure(servers, logs, env)
+    rps_medians |= {name: statistics.median(runs) for name, runs in rps.items()}
+    cpu_medians |= {name: statistics.median(runs) for name, runs in cpu.items()}
+    rows = []
+    for key, a, b in ratios:
+        by_cpu = median_ratio(cpu[b], cpu[a])  # cheaper per request: more req/s
+        ra, rb = f"{rps_medians[a]:.0f}", f"{rps_medians[b]:.0f}"
+        rows.append(Row(key, median_ratio(rps[a], rps[b]), ra, rb, by_cpu))
+    return rows
+
+
+def main_only(prefix: str) -> None:
+    """``BENCH_ONLY``: the comparisons with a key starting with ``prefix``, printed only."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        logs = Path(tmp)
+        upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
+        with serve(upstream, {}, "/", logs / "upstream.log") as up:
+            env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
+            for servers, ratios in COMPARISONS:
+                if any(key.startswith(prefix) for key, _, _ in ratios):
+                    rows += compare(servers, ratios, logs, env, {}, {})
+    print_table(rows)
+
+
 def main() -> None:
+    if ONLY:
+        main_only(ONLY)
+        return
     began, ticks = time.monotonic(), cpu_ticks()
     results: dict[str, float] = {}
     rows: list[Row] = []
@@ -218,15 +264,9 @@ def main() -> None:
         with serve(upstream, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
             for servers, ratios in COMPARISONS:
-                print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
-                rps, cpu = measure(servers, logs, env)
-                rps_medians |= {name: statistics.median(runs) for name, runs in rps.items()}
-                cpu_medians |= {name: statistics.median(runs) for name, runs in cpu.items()}
-                for key, a, b in ratios:
-                    results[key] = median_ratio(rps[a], rps[b])
-                    by_cpu = median_ratio(cpu[b], cpu[a])  # cheaper per request: more req/s
-                    ra, rb = f"{rps_medians[a]:.0f}", f"{rps_medians[b]:.0f}"
-                    rows.append(Row(key, results[key], ra, rb, by_cpu))
+                new = compare(servers, ratios, logs, env, rps_medians, cpu_medians)
+                results |= {row.key: row.value for row in new}
+                rows += new
     results["sample_home_runasgi_rps"] = rps_medians["sample home, runasgi"]
     results["sample_home_uvicorn_rps"] = rps_medians["sample home, uvicorn"]
     results = {key: round(value, 3) for key, value in results.items()}
