@@ -17,6 +17,7 @@ from lifespan_signals._client_settings import (
     accepted_keywords,
     backend_name,
     import_backend,
+    unknown_options,
 )
 
 __all__: list[str] = []
@@ -57,6 +58,8 @@ def convert(
 async def open_backend(alias: str, entry: Mapping[str, Any]) -> tuple[Any, Closer]:
     """Build and enter one declared client on the running loop; return it and its closer."""
     backend = import_backend(alias, entry["BACKEND"])
+    if unknown := unknown_options(alias, backend, entry.get("OPTIONS", {})):
+        raise ClientConfigError(unknown[0])
     options = convert(alias, backend, entry.get("OPTIONS", {}), on_loop=True)
     try:
         made = backend(**options)

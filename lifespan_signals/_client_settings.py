@@ -88,10 +88,10 @@ def import_backend(alias: str, path: str) -> Callable[..., Any]:
     return backend  # type: ignore[no-any-return]
 
 
-def option_problems(
+def unknown_options(
     alias: str, backend: Callable[..., Any], options: Mapping[str, Any]
 ) -> list[Problem]:
-    """Keys the backend does not accept (E014) and values that cannot be converted (E015)."""
+    """Keys of ``options`` that ``backend`` does not accept (E014), from its signature."""
     problems = []
     accepted = accepted_keywords(backend)
     for key in options:
@@ -106,6 +106,14 @@ def option_problems(
                     f"{hint}Accepted: {', '.join(sorted(accepted))}.",
                 )
             )
+    return problems
+
+
+def option_problems(
+    alias: str, backend: Callable[..., Any], options: Mapping[str, Any]
+) -> list[Problem]:
+    """Keys the backend does not accept (E014) and values that cannot be converted (E015)."""
+    problems = unknown_options(alias, backend, options)
     from lifespan_signals._backends import convert  # it raises our errors: import it late
 
     try:

@@ -269,7 +269,7 @@ class FailureTests(ClientsTestCase):
             ({"a": {"BACKEND": "httpx.AsyncClientt"}}, "should be importable"),
             (
                 {"a": {**HTTPX, "OPTIONS": {"base_ur": "x"}}},
-                "unexpected keyword argument 'base_ur'",
+                "which does not accept 'base_ur'. Did you mean 'base_url'?",
             ),
             ({"a": {**HTTPX, "OPTIONS": {"timeout": -1}}}, "seconds should be positive"),
         ]:
