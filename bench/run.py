@@ -188,6 +188,29 @@ def startup_ms(receivers: int = 100, delay: float = 0.05, runs: int = 5) -> floa
             asgi_startup.disconnect(dispatch_uid=uid)
 
 
+def lookup_us(number: int = 1_000_000) -> dict[str, float]:
+    """p6: what finding a shared client costs a view, in µs (best of 5 timeit runs)."""
+    import timeit
+
+    from lifespan_signals import clients as declared
+
+    session = object()
+    declared._push(declared._opened, {"x": session})  # as a running lifespan does
+    try:
+        state = {"x": session}
+        candidates = {
+            "clients[x]": ("clients['x']", {"clients": declared.clients}),
+            "state[x]": ("state['x']", {"state": state}),
+            "module global": ("session", {"session": session}),
+        }
+        return {
+            name: min(timeit.repeat(stmt, globals=names, number=number, repeat=5)) / number * 1e6
+            for name, (stmt, names) in candidates.items()
+        }
+    finally:
+        declared._remove(declared._opened, declared._opened[-1])
+
+
 def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> float:
     """p5: SIGTERM to exit of an idle server, checking that lifespan shutdown ran."""
     times = []
@@ -221,9 +244,16 @@ def compare(servers: dict[str, Server], ratios: list[tuple[str, str, str]], logs
     return rows
 
 
+def lookup_row() -> Row:
+    costs = lookup_us()
+    print("p6: lookup cost, µs: " + ", ".join(f"{name} {us:.3f}" for name, us in costs.items()))
+    a, b = f"{costs['state[x]']:.3f}", f"{costs['module global']:.3f}"
+    return Row("p6_clients_lookup_us", costs["clients[x]"], a, b)
+
+
 def main_only(prefix: str) -> None:
     """``BENCH_ONLY``: the comparisons with a key starting with ``prefix``, printed only."""
-    rows: list[Row] = []
+    rows: list[Row] = [lookup_row()] if prefix.startswith("p6") else []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         logs = Path(tmp)
         upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
@@ -249,6 +279,9 @@ def main() -> None:
         print("p4: startup with 100 async receivers awaiting 50 ms each")
         results["p4_startup_ms_100_receivers"] = startup_ms()
         rows.append(Row("p4_startup_ms_100_receivers", results["p4_startup_ms_100_receivers"]))
+
+        rows.append(lookup_row())
+        results["p6_clients_lookup_us"] = rows[-1].value
 
         print("p5: SIGTERM to exit, idle server (uvicorn | runasgi)")
         exits = {
