@@ -107,6 +107,7 @@ async def close_clients(owner: object, budget: Budget) -> list[Failure]:
         done, _ = await asyncio.wait({task}, timeout=budget.remaining())
         if not done:
             task.cancel()
+            await asyncio.wait({task}, timeout=_CANCEL_GRACE)  # let it unwind, as it can
             failures.append(budget.timed_out(label, "still closing"))
         elif (exc := task.result()) is not None:
             failures.append(Failure.from_exception(label, exc))

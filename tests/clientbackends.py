@@ -67,5 +67,17 @@ async def hanging():
     await asyncio.sleep(3600)
 
 
+class HangingClose:
+    """Closing never ends (until cancelled)."""
+
+    async def aclose(self):
+        EVENTS.append("closing for ever")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append("close cancelled")
+            raise
+
+
 def not_closable():
     return object()

@@ -293,6 +293,28 @@ class FailureTests(ClientsTestCase):
         )
         self.assertEqual(EVENTS[3:], ["close c", "close b", "close a"])
 
+    @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=0.5)
+    def test_a_client_still_closing_when_time_is_up_fails_shutdown_the_others_close(self):
+        async def run():
+            async with lifespan():
+                pass
+
+        entries = {"a": recorder("a"), "hang": {"BACKEND": "tests.clientbackends.HangingClose"}}
+        with declare(**entries), self.assertRaises(LifespanFailed) as caught:
+            async_to_sync(run)()
+        self.assertIn(
+            "LIFESPAN_SIGNALS_CLIENTS['hang'] (tests.clientbackends.HangingClose) timed out: still "
+            "closing after 0.5 s (LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT)",
+            caught.exception.message,
+        )
+        # It was cancelled, and had unwound before the next client's close began.
+        self.assertEqual(EVENTS, ["open a", "closing for ever", "close cancelled", "close a"])
+
+    def test_a_connector_made_from_options_is_closed_when_the_session_cannot_be_made(self):
+        options = {"connector": {"limit": 5}, "headers": 5}  # fails after taking the connector
+        with declare(github={"BACKEND": "aiohttp.ClientSession", "OPTIONS": options}):
+            self.assert_startup_fails("LIFESPAN_SIGNALS_CLIENTS['github'] (aiohttp.ClientSession)")
+
     @declare(a=recorder("a"), slow={"BACKEND": "tests.clientbackends.hanging"})
     async def test_cancelled_while_opening_closes_what_opened(self):
         app = get_asgi_application()
