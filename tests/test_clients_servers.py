@@ -33,13 +33,13 @@ SETTINGS = "tests.clientsapp.settings"
 TIMEOUT = 20.0
 RUNASGI = Server(
     "runasgi",
-    "django",  # unused: args() is overridden below
+    "django",  # what it needs; command() builds its command line
     lambda port: [],
     stopped_exit=0,
     failed_exits=(1,),
 )
 CATALOGUE = {server.name: server for server in SERVERS}
-SERVED = ["uvicorn-lifespan-on", "runasgi", "gunicorn-uvicorn-worker"]
+SERVED = ["uvicorn-lifespan-on", "runasgi", "gunicorn-uvicorn-worker", "hypercorn", "granian"]
 OPENED = {"startup httpx", "startup aiohttp"}
 CLOSED = ["shutdown aiohttp", "shutdown httpx"]  # the reverse of the declaration order
 
@@ -70,9 +70,9 @@ def startups(events):
 
 @pytest.mark.parametrize("name", SERVED)
 def test_views_share_one_set_of_clients_per_process_closed_at_shutdown(name, upstream, tmp_path):
-    if name == "gunicorn-uvicorn-worker":
-        pytest.importorskip("uvicorn_worker")
     server = server_for(name)
+    for module in (server.module, *server.requires):
+        pytest.importorskip(module)
     events_file = tmp_path / "events.jsonl"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
