@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from lifespan_signals import clients as _clients
 from lifespan_signals._backends import Closer, call_closer, open_backend
 from lifespan_signals.dispatch import Budget, Failure
@@ -85,8 +87,8 @@ async def open_clients(owner: object, budget: Budget) -> list[Failure]:
             failures.append(budget.timed_out(_label(alias, declared[alias]), "still opening"))
         elif failure := task.result():
             failures.append(failure)
-    if failures:
-        return failures + await close_clients(owner, budget)
+    if failures:  # close what opened now, in a budget of its own: startup's may be spent
+        return failures + await close_clients(owner, _shutdown_budget())
     _clients._push(_clients._opened, record.clients)
     return []
 
@@ -103,6 +105,10 @@ async def close_clients(owner: object, budget: Budget) -> list[Failure]:
             continue
         started = time.perf_counter()
         label = _label(alias, record.declared[alias])
+        if budget.remaining() == 0:
+            failures.append(budget.timed_out(label, "never closed, no time left"))
+            _step("shutdown", alias, started, False)
+            continue
         task = asyncio.ensure_future(_close_one(record.closers[alias]))
         done, _ = await asyncio.wait({task}, timeout=budget.remaining())
         if not done:
@@ -113,6 +119,16 @@ async def close_clients(owner: object, budget: Budget) -> list[Failure]:
             failures.append(Failure.from_exception(label, exc))
         _step("shutdown", alias, started, bool(done) and task.result() is None)
     return failures
+
+
+def _shutdown_budget() -> Budget:
+    from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
+
+    try:
+        seconds = settings.SHUTDOWN_TIMEOUT
+    except ImproperlyConfigured:  # startup reports it; still close what is open
+        seconds = DEFAULT_SHUTDOWN_TIMEOUT
+    return Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", seconds)
 
 
 async def _close_one(closer: Closer) -> BaseException | None:

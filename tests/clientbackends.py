@@ -16,6 +16,7 @@ class Recorder:
         EVENTS.append(f"open {name}")
 
     async def aclose(self):
+        await asyncio.sleep(0.01)  # as closing a real client takes a moment
         EVENTS.append(f"close {self.name}")
         self.closed = True
         if self.fail_close:
