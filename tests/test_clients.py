@@ -13,12 +13,11 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.asgi import get_asgi_application
 from lifespan_signals.clients import UnknownClient, clients
-from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
 from lifespan_signals.testing import LifespanFailed, in_lifespan, lifespan
 from tests.clientbackends import EVENTS
-from tests.utils import Lifespan, connected
+from tests.utils import Lifespan, connected, registered
 
 HTTPX = {"BACKEND": "httpx.AsyncClient"}
 AIOHTTP = {"BACKEND": "aiohttp.ClientSession"}
@@ -51,13 +50,13 @@ class LifecycleTests(ClientsTestCase):
         async def shutdown(**kwargs):
             EVENTS.append(f"shutdown receiver, a closed: {clients['a'].closed}")
 
-        register_resource(resource)
-        try:
-            with connected(asgi_startup, startup), connected(asgi_shutdown, shutdown):
-                async with lifespan():
-                    EVENTS.append("serving")
-        finally:
-            unregister_resource(resource)
+        with (
+            registered(resource),
+            connected(asgi_startup, startup),
+            connected(asgi_shutdown, shutdown),
+        ):
+            async with lifespan():
+                EVENTS.append("serving")
         self.assertEqual(
             EVENTS,
             [
