@@ -94,8 +94,9 @@ def _missing(alias: str) -> Exception:
             "runasgi'); in tests, run the lifespan with lifespan_signals.testing."
         )
     return LifespanNotStarted(
-        f"clients[{alias!r}] is declared but not open: the running lifespan started before "
-        "LIFESPAN_SIGNALS_CLIENTS declared it. Start the lifespan after changing the setting."
+        f"clients[{alias!r}] is declared but not open in the running lifespan: its startup "
+        "began before LIFESPAN_SIGNALS_CLIENTS declared it. Start the lifespan after changing "
+        "the setting."
     )
 
 
