@@ -80,5 +80,19 @@ class HangingClose:
             raise
 
 
+class FailingEnter:
+    """An async context manager that cannot be entered, but can be closed."""
+
+    async def __aenter__(self):
+        EVENTS.append("enter fails")
+        raise ConnectionRefusedError("no server")
+
+    async def __aexit__(self, *exc_info):
+        raise AssertionError("never entered, never exited")
+
+    async def aclose(self):
+        EVENTS.append("closed unentered")
+
+
 def not_closable():
     return object()

@@ -178,6 +178,25 @@ class BackendTests(ClientsTestCase):
         self.assertTrue(session.connector is None or session.connector.closed)
 
     @declare(
+        none={"BACKEND": "httpx.AsyncClient", "OPTIONS": {"timeout": None}},
+        parts={
+            "BACKEND": "httpx.AsyncClient",
+            "OPTIONS": {"timeout": {"timeout": 5, "connect": 2}},
+        },
+        aiohttp={"BACKEND": "aiohttp.ClientSession", "OPTIONS": {"timeout": {"sock_read": 3}}},
+    )
+    async def test_timeouts_none_or_in_parts(self):
+        async with lifespan():
+            self.assertEqual(clients["none"].timeout, httpx.Timeout(None))
+            self.assertEqual(clients["parts"].timeout, httpx.Timeout(5, connect=2))
+            self.assertEqual(clients["aiohttp"].timeout, aiohttp.ClientTimeout(sock_read=3))
+            self.assertIn("parts", clients)
+            self.assertNotIn("other", clients)
+            self.assertEqual((sorted(clients), len(clients)), (["aiohttp", "none", "parts"], 3))
+            self.assertEqual(repr(clients), "<Clients ['aiohttp', 'none', 'parts']>")
+        self.assertEqual(repr(clients), "<Clients []>")
+
+    @declare(
         managed={"BACKEND": "tests.clientbackends.managed"},
         coroutine={"BACKEND": "tests.clientbackends.made_by_coroutine"},
         sync={"BACKEND": "tests.clientbackends.SyncClosing"},
@@ -255,6 +274,29 @@ class FailureTests(ClientsTestCase):
                 "opening after 0.5 s (LIFESPAN_SIGNALS_STARTUP_TIMEOUT)"
             )
         self.assertEqual(EVENTS, ["open a", "hanging", "close a"])
+
+    def test_a_context_manager_that_cannot_be_entered_is_closed(self):
+        with declare(db={"BACKEND": "tests.clientbackends.FailingEnter"}):
+            self.assert_startup_fails(
+                "LIFESPAN_SIGNALS_CLIENTS['db'] (tests.clientbackends.FailingEnter) raised "
+                "ConnectionRefusedError: no server"
+            )
+        self.assertEqual(EVENTS, ["enter fails", "closed unentered"])
+
+    @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=-1)
+    def test_a_bad_shutdown_timeout_still_closes_what_opened(self):
+        # Lifespan startup refuses the setting before opening clients; called directly (the
+        # setting changed during startup), the open ones still close, in the default time.
+        from lifespan_signals._client_lifecycle import open_clients
+        from lifespan_signals.dispatch import Budget
+
+        entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clientbackends.failing"}}
+        with declare(**entries):
+            failures = async_to_sync(open_clients)(object(), Budget("X", 5))
+        self.assertEqual([failure.name for failure in failures], [
+            "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clientbackends.failing)"
+        ])  # fmt: skip
+        self.assertEqual(EVENTS, ["open a", "fail RuntimeError", "close a"])
 
     def test_a_result_that_cannot_be_closed_fails_startup(self):
         with declare(odd={"BACKEND": "tests.clientbackends.not_closable"}):

@@ -30,6 +30,7 @@ class CheckTests(SimpleTestCase):
                 },
             },
             "custom": {"BACKEND": "tests.clientbackends.Recorder", "OPTIONS": {"anything": 1}},
+            "no signature": {"BACKEND": "builtins.dict", "OPTIONS": {"anything": 1}},
         }
         self.assertEqual(problems(valid), [])
 
