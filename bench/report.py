@@ -19,6 +19,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p3_aiohttp_shared_vs_per_request": (">=", 1.4),
     "p3_httpx_shared_vs_per_request": (">=", 8.0),
     "p3_lifespan_vs_global": (">=", 0.98),
+    "p6_clients_vs_state_key": (">=", 0.99),
+    "p6_clients_vs_global": (">=", 0.99),
     "p4_startup_ms_100_receivers": ("<=", 60.0),
     "p5_sigterm_exit_ms": ("<=", 1000.0),
 }
