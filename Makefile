@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest matrix bench clean
+.PHONY: install run test lint typecheck docs pytest matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ pytest: $(STAMP)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
-test: lint typecheck pytest
+# The documentation site: warnings are errors, every cross-reference must resolve; no network.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+
+test: lint typecheck docs pytest
 
 # Python x Django matrix (see tox.ini), with the pyenv pythons on PATH when pyenv has them.
 PYENV_BINS := $(shell ls -d $(HOME)/.pyenv/versions/3.1[0-3].*/bin 2>/dev/null | tr '\n' ':')
@@ -50,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .tox build dist *.egg-info .coverage .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tox build dist docs/_build *.egg-info .coverage .mypy_cache .ruff_cache .pytest_cache

@@ -34,6 +34,8 @@ HERE = ROOT / "bench"
 PYTHON = sys.executable
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))  # even: A and B go first equally often
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+# Run only the comparisons whose keys start with this (e.g. "p6"), print them, write no files.
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 
 def uvicorn(app: str, lifespan: str = "on") -> list[str]:
@@ -109,6 +111,17 @@ COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
             ("p3_aiohttp_shared_vs_per_request", "aiohttp shared", "aiohttp per request"),
             ("p3_httpx_shared_vs_per_request", "httpx shared", "httpx per request"),
             ("p3_lifespan_vs_global", "aiohttp shared", "aiohttp global"),
+        ],
+    ),
+    (
+        {
+            "aiohttp clients['x']": Server(LIFESPAN, "/aiohttp/declared/", BENCH),
+            "aiohttp state key": Server(LIFESPAN, "/aiohttp/shared/", BENCH),
+            "aiohttp module global": Server(LIFESPAN, "/aiohttp/global/", BENCH),
+        },
+        [
+            ("p6_clients_vs_state_key", "aiohttp clients['x']", "aiohttp state key"),
+            ("p6_clients_vs_global", "aiohttp clients['x']", "aiohttp module global"),
         ],
     ),
     (
@@ -190,6 +203,29 @@ def startup_ms(receivers: int = 100, delay: float = 0.05, runs: int = 5) -> floa
             asgi_startup.disconnect(dispatch_uid=uid)
 
 
+def lookup_us(number: int = 1_000_000) -> dict[str, float]:
+    """p6: what finding a shared client costs a view, in µs (best of 5 timeit runs)."""
+    import timeit
+
+    from lifespan_signals import clients as declared
+
+    session = object()
+    declared._push(declared._opened, {"x": session})  # as a running lifespan does
+    try:
+        state = {"x": session}
+        candidates = {
+            "clients[x]": ("clients['x']", {"clients": declared.clients}),
+            "state[x]": ("state['x']", {"state": state}),
+            "module global": ("session", {"session": session}),
+        }
+        return {
+            name: min(timeit.repeat(stmt, globals=names, number=number, repeat=5)) / number * 1e6
+            for name, (stmt, names) in candidates.items()
+        }
+    finally:
+        declared._remove(declared._opened, declared._opened[-1])
+
+
 def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> float:
     """p5: SIGTERM to exit of an idle server, checking that lifespan shutdown ran."""
     times = []
@@ -207,7 +243,47 @@ def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> flo
     return statistics.median(times)
 
 
+def compare(servers: dict[str, Server], ratios: list[tuple[str, str, str]], logs: Path,
+            env: dict[str, str], rps_medians: dict[str, float], cpu_medians: dict[str, float],
+            ) -> list[Row]:  # fmt: skip
+    """Measure ``servers`` together; one row per ratio (req/s, and by CPU per request)."""
+    print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
+    rps, cpu = measure(servers, logs, env)
+    rps_medians |= {name: statistics.median(runs) for name, runs in rps.items()}
+    cpu_medians |= {name: statistics.median(runs) for name, runs in cpu.items()}
+    rows = []
+    for key, a, b in ratios:
+        by_cpu = median_ratio(cpu[b], cpu[a])  # cheaper per request: more req/s
+        ra, rb = f"{rps_medians[a]:.0f}", f"{rps_medians[b]:.0f}"
+        rows.append(Row(key, median_ratio(rps[a], rps[b]), ra, rb, by_cpu))
+    return rows
+
+
+def lookup_row() -> Row:
+    costs = lookup_us()
+    print("p6: lookup cost, µs: " + ", ".join(f"{name} {us:.3f}" for name, us in costs.items()))
+    a, b = f"{costs['state[x]']:.3f}", f"{costs['module global']:.3f}"
+    return Row("p6_clients_lookup_us", costs["clients[x]"], a, b)
+
+
+def main_only(prefix: str) -> None:
+    """``BENCH_ONLY``: the comparisons with a key starting with ``prefix``, printed only."""
+    rows: list[Row] = [lookup_row()] if prefix.startswith("p6") else []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        logs = Path(tmp)
+        upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
+        with serve(upstream, {}, "/", logs / "upstream.log") as up:
+            env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
+            for servers, ratios in COMPARISONS:
+                if any(key.startswith(prefix) for key, _, _ in ratios):
+                    rows += compare(servers, ratios, logs, env, {}, {})
+    print_table(rows)
+
+
 def main() -> None:
+    if ONLY:
+        main_only(ONLY)
+        return
     began, ticks = time.monotonic(), cpu_ticks()
     results: dict[str, float] = {}
     rows: list[Row] = []
@@ -218,6 +294,9 @@ def main() -> None:
         print("p4: startup with 100 async receivers awaiting 50 ms each")
         results["p4_startup_ms_100_receivers"] = startup_ms()
         rows.append(Row("p4_startup_ms_100_receivers", results["p4_startup_ms_100_receivers"]))
+
+        rows.append(lookup_row())
+        results["p6_clients_lookup_us"] = rows[-1].value
 
         print("p5: SIGTERM to exit, idle server (uvicorn | runasgi)")
         exits = {
@@ -237,15 +316,9 @@ def main() -> None:
         with serve(upstream, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
             for servers, ratios in COMPARISONS:
-                print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
-                rps, cpu = measure(servers, logs, env)
-                rps_medians |= {name: statistics.median(runs) for name, runs in rps.items()}
-                cpu_medians |= {name: statistics.median(runs) for name, runs in cpu.items()}
-                for key, a, b in ratios:
-                    results[key] = median_ratio(rps[a], rps[b])
-                    by_cpu = median_ratio(cpu[b], cpu[a])  # cheaper per request: more req/s
-                    ra, rb = f"{rps_medians[a]:.0f}", f"{rps_medians[b]:.0f}"
-                    rows.append(Row(key, results[key], ra, rb, by_cpu))
+                new = compare(servers, ratios, logs, env, rps_medians, cpu_medians)
+                results |= {row.key: row.value for row in new}
+                rows += new
     results["sample_home_runasgi_rps"] = rps_medians["sample home, runasgi"]
     results["sample_home_uvicorn_rps"] = rps_medians["sample home, uvicorn"]
     results = {key: round(value, 3) for key, value in results.items()}

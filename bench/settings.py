@@ -25,6 +25,9 @@ USE_TZ = True
 # The upstream service the client views call; run.py starts one (bench/upstream.py).
 BENCH_UPSTREAM_URL = os.environ.get("BENCH_UPSTREAM_URL", "http://127.0.0.1:8001/")
 
+# The declared client of the "clients['x']" view: the same session the receiver opens.
+LIFESPAN_SIGNALS_CLIENTS = {"aiohttp": {"BACKEND": "aiohttp.ClientSession"}}
+
 # The lifespan summary lines: run.py checks that shutdown ran before the server exited.
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ import httpx
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from lifespan_signals.clients import clients
+
 
 async def hello(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"Hello, world!", content_type="text/plain")
@@ -28,6 +30,11 @@ async def _via_httpx(client: httpx.AsyncClient) -> HttpResponse:
 async def aiohttp_shared(request: HttpRequest) -> HttpResponse:
     """Through the session the asgi_startup receiver opened (bench/apps.py)."""
     return await _via_aiohttp(request.state["aiohttp"])
+
+
+async def aiohttp_declared(request: HttpRequest) -> HttpResponse:
+    """Through the declared client (LIFESPAN_SIGNALS_CLIENTS in bench/settings.py)."""
+    return await _via_aiohttp(clients["aiohttp"])
 
 
 async def aiohttp_per_request(request: HttpRequest) -> HttpResponse:

@@ -13,8 +13,14 @@ class LifespanSignalsConfig(AppConfig):
     verbose_name = "Lifespan signals"
 
     def ready(self) -> None:
-        from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
+        from lifespan_signals.checks import (
+            check_asgi_application,
+            check_clients,
+            check_middleware,
+            check_settings,
+        )
 
         checks.register(check_settings)
         checks.register(check_middleware)
         checks.register(check_asgi_application)
+        checks.register(check_clients)

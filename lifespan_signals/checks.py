@@ -11,7 +11,7 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from lifespan_signals.conf import timeout_problem
 
-__all__ = ["check_asgi_application", "check_middleware", "check_settings"]
+__all__ = ["check_asgi_application", "check_clients", "check_middleware", "check_settings"]
 
 _MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
 _FIX = (
@@ -103,3 +103,29 @@ def check_asgi_application(
             )
         ]
     return []
+
+
+def check_clients(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``LIFESPAN_SIGNALS_CLIENTS``: its shape, each backend, each backend's options."""
+    from lifespan_signals._client_settings import (
+        ClientConfigError,
+        import_backend,
+        option_problems,
+        shape_problem,
+    )
+
+    value = getattr(settings, "LIFESPAN_SIGNALS_CLIENTS", {})
+    problems = []
+    if problem := shape_problem(value):
+        problems.append(problem)
+    else:
+        for alias, entry in value.items():
+            try:
+                backend = import_backend(alias, entry["BACKEND"])
+            except ClientConfigError as exc:
+                problems.append(exc.problem)
+                continue
+            problems += option_problems(alias, backend, entry.get("OPTIONS", {}))
+    return [Error(problem.message, hint=problem.hint, id=problem.check_id) for problem in problems]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +43,17 @@ class _Settings:
     def SHUTDOWN_TIMEOUT(self) -> float | None:  # noqa: N802
         """Seconds that lifespan shutdown (receivers and resources) may take; None: no limit."""
         return _timeout("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)
+
+    @property
+    def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
+        """Declared clients: alias -> ``{"BACKEND": dotted path, "OPTIONS": {keyword: value}}``."""
+        from lifespan_signals._client_settings import shape_problem
+
+        value = getattr(django_settings, "LIFESPAN_SIGNALS_CLIENTS", {})
+        problem = shape_problem(value)
+        if problem:
+            raise ImproperlyConfigured(f"{problem.message} {problem.hint}")
+        return {alias: dict(entry) for alias, entry in value.items()}
 
 
 settings = _Settings()

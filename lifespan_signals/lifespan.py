@@ -10,6 +10,7 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals import state as _state
+from lifespan_signals._client_lifecycle import close_clients, open_clients
 from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
 from lifespan_signals.dispatch import Budget, Failure, send_signal
 from lifespan_signals.resources import Entered, enter_resources, exit_resources
@@ -43,8 +44,11 @@ class Lifespan:
         try:
             budget = Budget("LIFESPAN_SIGNALS_STARTUP_TIMEOUT", settings.STARTUP_TIMEOUT)
             settings.SHUTDOWN_TIMEOUT  # noqa: B018 - a bad value must stop startup, not shutdown
-            failure = await enter_resources(self.state, budget, self._entered)
-            failures = [failure] if failure else []
+            failures = await open_clients(self, budget)
+            if not failures and (
+                failure := await enter_resources(self.state, budget, self._entered)
+            ):
+                failures = [failure]
             if not failures:
                 count, failures = await send_signal(
                     asgi_startup, self.sender, budget, "asgi_startup", **self._named()
@@ -85,6 +89,7 @@ class Lifespan:
                 asgi_shutdown, self.sender, budget, "asgi_shutdown", **self._named()
             )
             failures += await exit_resources(self._entered, budget)
+            failures += await close_clients(self, budget)
         except Exception as exc:
             failures = [Failure.from_exception("lifespan shutdown", exc)]
         finally:

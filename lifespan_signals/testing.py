@@ -28,7 +28,14 @@ from lifespan_signals import state as _state
 from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, settings
 from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
 
-__all__ = ["AsyncClient", "LifespanFailed", "LifespanTestMixin", "in_lifespan", "lifespan"]
+__all__ = [
+    "AsyncClient",
+    "LifespanFailed",
+    "LifespanTestMixin",
+    "in_lifespan",
+    "lifespan",
+    "override_clients",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -219,3 +226,34 @@ def __getattr__(name: str) -> Any:
         globals().update(_communicators())
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class override_clients(test.utils.TestContextDecorator):  # noqa: N801 - like override_settings
+    """Replace declared clients for a block, a test function (sync or async) or a test case.
+
+    ``override_clients(default=httpx.AsyncClient(transport=httpx.MockTransport(handler)))``:
+    ``clients["default"]`` returns the replacement, inside a lifespan or not; the lifespan still
+    opens and closes the declared clients, and never closes a replacement (the test owns it).
+    """
+
+    def __init__(self, **replacements: Any) -> None:
+        self.replacements = replacements
+        super().__init__()
+
+    def enable(self) -> None:
+        from lifespan_signals import clients
+
+        declared = list(settings.CLIENTS)
+        if unknown := sorted(set(self.replacements) - set(declared)):
+            raise clients.UnknownClient(
+                f"override_clients() got aliases that LIFESPAN_SIGNALS_CLIENTS does not declare: "
+                f"{unknown!r} (declared: {declared!r}). Declare them in the test settings, or "
+                "fix the names."
+            )
+        self._pushed = dict(self.replacements)
+        clients._push(clients._overrides, self._pushed)
+
+    def disable(self) -> None:
+        from lifespan_signals import clients
+
+        clients._remove(clients._overrides, self._pushed)

@@ -1,9 +1,8 @@
 """ASGI entry point: Channels' routing, plus the lifespan protocol.
 
 Run with e.g. ``uvicorn sampleproject.asgi:application --lifespan on`` or ``manage.py runasgi``.
-HTTP goes to Django; WebSockets to the shop's consumers, which find the clients that the
-``asgi_startup`` receivers opened in ``self.scope["state"]``, as views find them in
-``request.state``.
+HTTP goes to Django; WebSockets to the shop's consumers, which use the declared clients
+(``clients["aiohttp"]``) as views do, and find the traffic counters in ``self.scope["state"]``.
 """
 
 from __future__ import annotations

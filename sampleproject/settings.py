@@ -71,19 +71,36 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+# One aiohttp session and one httpx client per server process, opened at ASGI startup on the
+# server's event loop and closed at shutdown: views and consumers use clients["aiohttp"].
+# Idle pooled connections stay open 60 s (httpx's default is 5 s, aiohttp's 15 s), so a page
+# reloaded a few seconds later still reuses them: the "reused connections" column shows sharing.
+LIFESPAN_SIGNALS_CLIENTS = {
+    "aiohttp": {
+        "BACKEND": "aiohttp.ClientSession",
+        "OPTIONS": {"timeout": 10, "connector": {"keepalive_timeout": 60}},
+    },
+    "httpx": {
+        "BACKEND": "httpx.AsyncClient",
+        "OPTIONS": {"timeout": 10, "limits": {"keepalive_expiry": 60}},
+    },
+}
+
 # Simulated latency (seconds) of each demo "microservice" under /services/.
 SAMPLE_SERVICE_LATENCY = float(os.environ.get("SAMPLE_SERVICE_LATENCY", "0.03"))
 
 # How often (seconds) the WebSocket at /ws/stats/ pushes the shared clients' statistics.
 SAMPLE_STATS_INTERVAL = float(os.environ.get("SAMPLE_STATS_INTERVAL", "1.0"))
 
-# Show the lifespan on the console: lifespan_signals' summary lines and the shop's clients.
+# Show the lifespan on the console: lifespan_signals' summary lines, each declared client opened
+# and closed (the DEBUG "steps" logger), and the shop's traffic counters.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "lifespan_signals": {"handlers": ["console"], "level": "INFO"},
+        "lifespan_signals.steps": {"handlers": ["console"], "level": "DEBUG", "propagate": False},
         "sampleproject": {"handlers": ["console"], "level": "INFO"},
     },
 }

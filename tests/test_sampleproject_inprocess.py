@@ -21,9 +21,11 @@ from channels.routing import URLRouter
 from django.test import SimpleTestCase, override_settings
 from django.urls import include, path
 
-from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.clients import clients
+from lifespan_signals.signals import asgi_startup
 from lifespan_signals.testing import AsyncClient, LifespanTestMixin, lifespan
-from sampleproject.shop.apps import ShopStats, close_clients, open_clients
+from sampleproject.settings import LIFESPAN_SIGNALS_CLIENTS
+from sampleproject.shop.apps import ShopStats, count_traffic
 from sampleproject.shop.views import PROMOTIONS, RECOMMENDATIONS
 from tests.utils import connected
 
@@ -33,6 +35,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "sampleproject" / "shop" / 
 
 shop_settings = override_settings(
     ASGI_APPLICATION="sampleproject.asgi.application",  # the lifespan helpers' default app
+    LIFESPAN_SIGNALS_CLIENTS=LIFESPAN_SIGNALS_CLIENTS,
     ROOT_URLCONF=__name__,  # the shop's URLs without the admin's (not installed here)
     SAMPLE_SERVICE_LATENCY=0,
     SAMPLE_STATS_INTERVAL=60,
@@ -43,7 +46,7 @@ shop_settings = override_settings(
 
 @contextlib.contextmanager
 def shop_receivers():
-    with connected(asgi_startup, open_clients), connected(asgi_shutdown, close_clients):
+    with connected(asgi_startup, count_traffic):
         yield
 
 
@@ -90,13 +93,16 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
         receivers.__enter__()
         self.addCleanup(receivers.__exit__, None, None, None)
 
-    async def test_startup_opened_the_shared_clients(self):
-        state = self.lifespan_state
-        self.assertIsInstance(state["aiohttp"], aiohttp.ClientSession)
-        self.assertFalse(state["aiohttp"].closed)
-        self.assertIsInstance(state["httpx"], httpx.AsyncClient)
-        self.assertFalse(state["httpx"].is_closed)
-        self.assertIsInstance(state["stats"], ShopStats)
+    async def test_startup_opened_the_declared_clients(self):
+        self.assertFalse(clients.get("aiohttp", aiohttp.ClientSession).closed)
+        self.assertFalse(clients.get("httpx", httpx.AsyncClient).is_closed)
+        self.assertIsInstance(self.lifespan_state["stats"], ShopStats)
+
+    async def test_idle_connections_outlive_a_slow_reload(self):
+        # httpx drops idle connections after 5 s by default, aiohttp after 15 s: a page reloaded
+        # after that would open new ones, which reads as "sharing does not work".
+        self.assertEqual(clients["httpx"]._transport._pool._keepalive_expiry, 60)
+        self.assertEqual(clients["aiohttp"].connector._keepalive_timeout, 60)
 
     async def test_service_views(self):
         promotions = await self.async_client.get("/services/promotions/")
@@ -114,18 +120,17 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
         self.assertIn('data-promotion="AUTUMN15"', second)
         self.assertIn("Merino hiking socks", second)
         for name, client in (("aiohttp", "aiohttp"), ("httpx", "httpx")):
-            self.assertEqual(stat(first, f"{name}-id"), id(self.lifespan_state[client]))
-            self.assertEqual(stat(second, f"{name}-id"), id(self.lifespan_state[client]))
+            self.assertEqual(stat(first, f"{name}-id"), id(clients[client]))
+            self.assertEqual(stat(second, f"{name}-id"), id(clients[client]))
             self.assertEqual(stat(second, f"{name}-requests"), 2)
             self.assertEqual(stat(second, f"{name}-reused-connections"), 1)
 
     async def test_live_stats_consumer_sees_the_same_clients(self):
-        state = self.lifespan_state
         # Consumers close old database connections as they finish; these tests use no database.
         with mock.patch("channels.db.close_old_connections"):
-            await self._talk_to_the_consumer(state)
+            await self._talk_to_the_consumer()
 
-    async def _talk_to_the_consumer(self, state):
+    async def _talk_to_the_consumer(self):
         from lifespan_signals.testing import WebsocketCommunicator
         from sampleproject.shop.routing import websocket_urlpatterns
 
@@ -136,8 +141,8 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
             )
             self.assertEqual(await communicator.connect(), (True, None))
             stats = await communicator.receive_json_from()
-            self.assertEqual(stats["clients"]["aiohttp"]["id"], id(state["aiohttp"]))
-            self.assertEqual(stats["clients"]["httpx"]["id"], id(state["httpx"]))
+            self.assertEqual(stats["clients"]["aiohttp"]["id"], id(clients["aiohttp"]))
+            self.assertEqual(stats["clients"]["httpx"]["id"], id(clients["httpx"]))
             await communicator.send_json_to({"fetch": "promotions"})
             fetched = await communicator.receive_json_from()
             expected = {"type": "promotions", "client": "aiohttp", "promotions": PROMOTIONS}
@@ -148,11 +153,12 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
 @shop_settings
 class ShopShutdownTests(SimpleTestCase):
     async def test_shutdown_closes_the_clients_that_requests_used(self):
-        with shop_receivers(), self.assertLogs("sampleproject", "INFO") as logs:
-            async with lifespan() as state:
+        with shop_receivers(), self.assertLogs("lifespan_signals.steps", "DEBUG") as logs:
+            async with lifespan():
                 response = await AsyncClient().get("/health/")
                 self.assertEqual(response.status_code, 200)
-        self.assertTrue(state["aiohttp"].closed)
-        self.assertTrue(state["httpx"].is_closed)
-        self.assertIn(f"Closed aiohttp.ClientSession id={id(state['aiohttp'])}", logs.output[-2])
-        self.assertIn(f"Closed httpx.AsyncClient id={id(state['httpx'])}", logs.output[-1])
+                session, client = clients["aiohttp"], clients["httpx"]
+        self.assertTrue(session.closed)
+        self.assertTrue(client.is_closed)
+        closed = [record.lifespan_step["name"] for record in logs.records[-2:]]
+        self.assertEqual(closed, ["httpx", "aiohttp"])  # the reverse of the declaration order

@@ -96,6 +96,7 @@ def test_live_feed_pushes_the_stats_of_the_clients_the_page_uses(tmp_path: Path)
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown.
     assert returncode == -signal.SIGTERM, output
     assert "Lifespan startup complete" in output
-    assert f"Closed aiohttp.ClientSession id={page['aiohttp-id']}" in output, output
+    assert f"Counting traffic of aiohttp.ClientSession id={page['aiohttp-id']}" in output, output
+    assert "shutdown client aiohttp" in output, output
     for text in BAD:
         assert text not in output, output

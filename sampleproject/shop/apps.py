@@ -1,4 +1,4 @@
-"""The shop app opens one aiohttp session and one httpx client per process, at ASGI startup."""
+"""The shop app counts the traffic of its declared clients (``LIFESPAN_SIGNALS_CLIENTS``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import aiohttp
 import httpx
 from django.apps import AppConfig
 
-from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.clients import clients
+from lifespan_signals.signals import asgi_startup
 
 logger = logging.getLogger(__name__)
 
@@ -72,28 +73,25 @@ def _httpx_request_hook(stats: ClientStats) -> Any:
     return on_request
 
 
-async def open_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
-    """asgi_startup receiver: runs on the server's event loop, where the clients must be created."""
+async def count_traffic(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
+    """asgi_startup receiver: the one thing the setting cannot say, traffic counters.
+
+    The declared clients are open by now (LIFESPAN_SIGNALS_CLIENTS in settings.py); the package
+    closes them at shutdown. This adds per-process statistics to them and to the state.
+    """
     stats = ShopStats()
     state["stats"] = stats
-    # Store each client as soon as it exists: close_clients() must find it if a later step fails.
-    state["aiohttp"] = aiohttp.ClientSession(trace_configs=[_aiohttp_trace(stats.aiohttp)])
-    state["httpx"] = httpx.AsyncClient(event_hooks={"request": [_httpx_request_hook(stats.httpx)]})
+    session = clients.get("aiohttp", aiohttp.ClientSession)
+    trace = _aiohttp_trace(stats.aiohttp)
+    trace.freeze()  # as the session does with the trace configs it is given
+    session.trace_configs.append(trace)
+    client = clients.get("httpx", httpx.AsyncClient)
+    client.event_hooks = {"request": [_httpx_request_hook(stats.httpx)]}
     logger.info(
-        "Opened aiohttp.ClientSession id=%d and httpx.AsyncClient id=%d",
-        id(state["aiohttp"]),
-        id(state["httpx"]),
+        "Counting traffic of aiohttp.ClientSession id=%d and httpx.AsyncClient id=%d",
+        id(session),
+        id(client),
     )
-
-
-async def close_clients(*, state: MutableMapping[str, Any], **kwargs: Any) -> None:
-    """asgi_shutdown receiver. Also sent after a failed startup: the state may be partly filled."""
-    if "aiohttp" in state:
-        await state["aiohttp"].close()
-        logger.info("Closed aiohttp.ClientSession id=%d", id(state["aiohttp"]))
-    if "httpx" in state:
-        await state["httpx"].aclose()
-        logger.info("Closed httpx.AsyncClient id=%d", id(state["httpx"]))
 
 
 class ShopConfig(AppConfig):
@@ -102,5 +100,4 @@ class ShopConfig(AppConfig):
     verbose_name = "Shop"
 
     def ready(self) -> None:
-        asgi_startup.connect(open_clients, dispatch_uid="sampleproject.shop.open_clients")
-        asgi_shutdown.connect(close_clients, dispatch_uid="sampleproject.shop.close_clients")
+        asgi_startup.connect(count_traffic, dispatch_uid="sampleproject.shop.count_traffic")

@@ -1,8 +1,9 @@
-"""A WebSocket consumer that uses the clients opened at ASGI startup, as the views do.
+"""A WebSocket consumer that uses the declared clients, as the views do.
 
-It finds them in ``self.scope["state"]`` (the lifespan state, a shallow copy per connection), pushes
-their live statistics every ``SAMPLE_STATS_INTERVAL`` seconds, and on ``{"fetch": "promotions"}``
-calls that service through the shared aiohttp session.
+It reaches them as ``clients[alias]``, and their statistics in ``self.scope["state"]`` (the
+lifespan state, a shallow copy per connection); it pushes the statistics every
+``SAMPLE_STATS_INTERVAL`` seconds, and on ``{"fetch": "promotions"}`` calls that service through
+the shared aiohttp session.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.urls import reverse
 
+from lifespan_signals.clients import clients
 from sampleproject.shop.apps import ClientStats, ShopStats
 
 
@@ -37,7 +39,7 @@ class LiveStatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content == {"fetch": "promotions"}:
-            session = self.scope["state"]["aiohttp"]
+            session = clients["aiohttp"]
             async with session.get(self._url("shop:promotions"), raise_for_status=True) as response:
                 data = await response.json()
             await self.send_json({"type": "promotions", "client": "aiohttp", **data})
@@ -56,8 +58,8 @@ class LiveStatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
             "pid": os.getpid(),
             "uptime": round((datetime.now(timezone.utc) - stats.started_at).total_seconds()),
             "clients": {
-                "aiohttp": _client(state["aiohttp"], stats.aiohttp),
-                "httpx": _client(state["httpx"], stats.httpx),
+                "aiohttp": _client(clients["aiohttp"], stats.aiohttp),
+                "httpx": _client(clients["httpx"], stats.httpx),
             },
         }
 

@@ -1,5 +1,5 @@
 """The home page fans out to two "microservices" (served by this same process) through the
-clients opened at ASGI startup, and shows that those clients are shared across requests."""
+declared clients (``LIFESPAN_SIGNALS_CLIENTS``), and shows that they are shared across requests."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from lifespan_signals.clients import clients
 from sampleproject.shop.apps import ShopStats
 
 PROMOTIONS = [
@@ -40,8 +41,8 @@ async def _get_with_httpx(client: httpx.AsyncClient, url: str) -> Any:
 
 
 async def home(request: HttpRequest) -> HttpResponse:
-    session: aiohttp.ClientSession = request.state["aiohttp"]
-    client: httpx.AsyncClient = request.state["httpx"]
+    session = clients.get("aiohttp", aiohttp.ClientSession)
+    client = clients.get("httpx", httpx.AsyncClient)
     stats: ShopStats = request.state["stats"]
     # The app can't know its own port at startup; the request tells us where we are.
     promotions_data, recommendations_data = await asyncio.gather(

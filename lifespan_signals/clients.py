@@ -1,0 +1,123 @@
+"""Declared clients: ``LIFESPAN_SIGNALS_CLIENTS``, opened by the lifespan, reached by alias.
+
+::
+
+    LIFESPAN_SIGNALS_CLIENTS = {
+        "default": {"BACKEND": "httpx.AsyncClient", "OPTIONS": {"timeout": 10}},
+    }
+
+    from lifespan_signals.clients import clients
+
+    async def view(request):
+        response = await clients["default"].get("https://example.com/")
+
+Lifespan startup opens every declared client concurrently on the server's event loop, before
+resources and ``asgi_startup`` receivers; shutdown closes them in reverse order after resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from lifespan_signals.state import LifespanNotStarted
+
+__all__ = ["Clients", "UnknownClient", "clients"]
+
+T = TypeVar("T")
+
+# The open clients of each running lifespan, innermost last, and the overrides of tests, in order.
+_opened: list[dict[str, Any]] = []
+_overrides: list[dict[str, Any]] = []
+_view: dict[str, Any] = {}  # what clients[alias] sees: rebuilt (never mutated) on every change
+
+
+class UnknownClient(KeyError):
+    """No client has this alias in ``LIFESPAN_SIGNALS_CLIENTS``. A :class:`KeyError`."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Clients:
+    """The declared clients of the running lifespan, by alias: ``clients["default"]``."""
+
+    __slots__ = ()
+
+    def __getitem__(self, alias: str) -> Any:
+        try:
+            return _view[alias]
+        except KeyError:
+            raise _missing(alias) from None
+
+    def get(self, alias: str, cls: type[T]) -> T:
+        """``clients[alias]``, checked to be a ``cls`` (and typed so for mypy)."""
+        client = self[alias]
+        if not isinstance(client, cls):
+            raise TypeError(
+                f"clients[{alias!r}] is {client!r}, not an instance of {cls.__module__}."
+                f"{cls.__qualname__}. Ask for the type its BACKEND makes, or fix "
+                f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}]."
+            )
+        return client
+
+    def __contains__(self, alias: object) -> bool:
+        return alias in _view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(_view))
+
+    def __len__(self) -> int:
+        return len(_view)
+
+    def __repr__(self) -> str:
+        return f"<Clients {sorted(_view)!r}>"
+
+
+clients = Clients()
+
+
+def _missing(alias: str) -> Exception:
+    from lifespan_signals.conf import settings
+
+    declared = list(settings.CLIENTS)
+    if alias not in declared:
+        return UnknownClient(
+            f"No client {alias!r} in LIFESPAN_SIGNALS_CLIENTS (declared: {declared!r}). Declare "
+            f'it: LIFESPAN_SIGNALS_CLIENTS = {{{alias!r}: {{"BACKEND": "httpx.AsyncClient"}}}}.'
+        )
+    if not _opened:
+        return LifespanNotStarted(
+            f"clients[{alias!r}]: no ASGI lifespan is running in this process, so no declared "
+            "client is open. Clients work in a server process once lifespan startup has opened "
+            "them (uvicorn, hypercorn, granian, gunicorn with uvicorn workers, 'manage.py "
+            "runasgi'); in tests, run the lifespan with lifespan_signals.testing."
+        )
+    return LifespanNotStarted(
+        f"clients[{alias!r}] is declared but not open in the running lifespan: its startup "
+        "began before LIFESPAN_SIGNALS_CLIENTS declared it. Start the lifespan after changing "
+        "the setting."
+    )
+
+
+def _rebuild() -> None:
+    global _view
+    view = dict(_opened[-1]) if _opened else {}
+    for overrides in _overrides:
+        view.update(overrides)
+    _view = view
+
+
+def _push(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    """Make ``item`` (a lifespan's open clients, or a test's overrides) visible to lookups."""
+    stack.append(item)
+    _rebuild()
+
+
+def _remove(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    """Hide ``item`` again (the innermost occurrence, by identity)."""
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] is item:
+            del stack[index]
+            break
+    _rebuild()
