@@ -32,7 +32,7 @@ logger = logging.getLogger("lifespan_signals.daphne")
 
 
 class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc]  # daphne is untyped
-    """Daphne's command line, serving through :class:`~lifespan_signals.server.LifespanServer`."""
+    """Daphne's command line, serving through ``lifespan_signals.server.LifespanServer``."""
 
     description = "Django HTTP/WebSocket server (Daphne) running the ASGI lifespan"
     # Set to LifespanServer with this run's options once the application is loaded.

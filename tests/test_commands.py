@@ -342,3 +342,56 @@ def test_a_task_left_running_by_handle_is_cancelled_when_the_command_ends():
     call_command(LeavesATask())
     assert LeavesATask.cancelled
     assert LeavesATask.task.cancelled()
+
+
+# -- declared clients (LIFESPAN_SIGNALS_CLIENTS) -------------------------------------------------
+
+
+class UsesDeclaredClients(LifespanCommand):
+    async def handle(self, *args, **options):
+        from lifespan_signals.clients import clients
+
+        session = clients["aiohttp"]
+        UsesDeclaredClients.seen = {
+            "same_loop": session._loop is asyncio.get_running_loop(),
+            "closed": session.closed,
+        }
+        UsesDeclaredClients.session = session
+
+
+@override_settings(
+    LIFESPAN_SIGNALS_CLIENTS={"aiohttp": {"BACKEND": "aiohttp.ClientSession", "OPTIONS": {}}}
+)
+def test_declared_clients_are_open_in_handle_on_its_loop_and_closed_after():
+    call_command(UsesDeclaredClients())
+    assert UsesDeclaredClients.seen == {"same_loop": True, "closed": False}
+    assert UsesDeclaredClients.session.closed
+
+
+def test_preflight_lists_declared_clients(events):
+    with ServerProcess(
+        [sys.executable, "manage.py", "lifespan"], settings="tests.clientsapp.settings"
+    ) as process:
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == 0, stderr
+    startup, shutdown = stdout.split("Lifespan shutdown:\n")
+    assert re.search(r"^  client    httpx +[\d.]+ ms$", startup, re.MULTILINE), stdout
+    assert re.search(r"^  client    aiohttp +[\d.]+ ms$", startup, re.MULTILINE), stdout
+    assert re.search(
+        r"^  receiver  tests\.clientsapp\.apps\.use_clients +[\d.]+ ms$", startup, re.M
+    )
+    assert re.search(r"^  client    aiohttp +[\d.]+ ms\n  client    httpx +[\d.]+ ms\n", shutdown)
+    assert_clean(stderr)
+
+
+def test_preflight_marks_a_failing_client_and_exits_1(events):
+    env = {"CLIENTS_FAIL": "1"}
+    command = [sys.executable, "manage.py", "lifespan"]
+    with ServerProcess(command, settings="tests.clientsapp.settings", env=env) as process:
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == 1, stderr
+    assert re.search(r"^  client    broken +[\d.]+ ms  FAILED$", stdout, re.MULTILINE), stdout
+    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised" in stderr
+    assert "succeeded" not in stdout

@@ -54,7 +54,7 @@ class Command(LifespanCommand):
             self.stdout.write(self.style.MIGRATE_HEADING(f"Lifespan {phase}:"))
             if not ran:
                 self.stdout.write("  (nothing ran)")
-            width = max((len(step["name"]) for step in ran), default=0)
+            width = max((len(step["name"]) for step in steps), default=0)
             for step in ran:
                 line = (
                     f"  {step['kind']:<10}{step['name']:<{width}}  {step['seconds'] * 1000:8.1f} ms"
@@ -89,5 +89,6 @@ class _StepRecorder(logging.Handler):
         step = getattr(record, "lifespan_step", None)
         if isinstance(step, dict):
             self.steps.append(step)
-        if record.levelno >= self._shown and self._logger.parent is not None:
+        propagated = self._saved is not None and self._saved[1]
+        if propagated and record.levelno >= self._shown and self._logger.parent is not None:
             self._logger.parent.handle(record)
