@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -395,3 +396,22 @@ def test_preflight_marks_a_failing_client_and_exits_1(events):
     assert re.search(r"^  client    broken +[\d.]+ ms  FAILED$", stdout, re.MULTILINE), stdout
     assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised" in stderr
     assert "succeeded" not in stdout
+
+
+class SyncInside(LifespanCommand):
+    def handle(self, *args, **options):
+        from asgiref.sync import async_to_sync, sync_to_async
+
+        async def where():
+            loop_thread = threading.current_thread()
+            sync_thread = await sync_to_async(threading.current_thread)()
+            return loop_thread, sync_thread
+
+        SyncInside.threads = async_to_sync(where)()
+
+
+def test_sync_handles_async_to_sync_runs_on_the_loop_and_its_sync_to_async_back_in_handles_thread():
+    call_command(SyncInside())
+    loop_thread, sync_thread = SyncInside.threads
+    assert loop_thread.name == "lifespan-loop"
+    assert sync_thread is threading.main_thread()  # thread-sensitive code, as Django expects
