@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
 
-__all__ = ["LoopThread", "sigterm_as_ctrl_c"]
+__all__ = ["LoopThread", "Terminated", "sigterm_as_ctrl_c"]
 
 _T = TypeVar("_T")
 
@@ -101,13 +101,18 @@ class LoopThread:
 _MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl+C's KeyboardInterrupt would be, so that the same clean-up runs."""
+
+
 @contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl+C does, so that shutdown runs.
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the block, as Ctrl+C does, so
+    that shutdown runs; leaving the block then exits with code 143 (128 + SIGTERM), as a process
+    stopped by SIGTERM does, through the interpreter's normal exit (``atexit`` hooks run).
 
     In the main thread only (where Python runs signal handlers), and unless SIGTERM is ignored.
-    A handler installed before (coverage's, say) is put back afterwards: the process then ends
-    through the interpreter's normal exit, which runs its ``atexit`` hooks.
+    A handler installed before (coverage's, say) is put back afterwards.
     """
     if (
         threading.current_thread() is not threading.main_thread()
@@ -116,11 +121,13 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated("SIGTERM")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield
+    except Terminated:
+        raise SystemExit(128 + signal.SIGTERM) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
