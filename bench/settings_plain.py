@@ -1,7 +1,7 @@
 """The baseline: the same project as plain Django, no lifespan_signals middleware or handler.
 
 ``lifespan_signals`` stays installed only so that ``manage.py runasgi`` exists; runasgi wraps the
-plain handler in ``LifespanMiddleware`` itself.
+plain handler in ``LifespanWrapper`` itself.
 """
 
 from __future__ import annotations
