@@ -121,11 +121,13 @@ class _Run:
         if self.failure is not None:
             return self.failure
         if self.started is None:
+            if loop_blocked:
+                return Failure(self.name, "never started: another receiver blocked the event loop")
             return budget.timed_out(self.name, "never started")
         if self.ended is None:
             return budget.timed_out(self.name)
-        if not budget.ended_late(self.ended):
-            return None
+        if not budget.ended_late(self.ended) or budget.ended_late(self.started):
+            return None  # done in time, or started late because another held things up
         # An async receiver that only waited while another blocked the loop is not to blame.
         if loop_blocked and self.watched is not None and not self.watched.blocked:
             return None
