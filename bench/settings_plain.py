@@ -11,3 +11,5 @@ from bench.settings import *  # noqa: F403
 MIDDLEWARE: list[str] = []
 
 ASGI_APPLICATION = "bench.asgi_plain.application"
+# The baseline has no state middleware on purpose.
+SILENCED_SYSTEM_CHECKS = ["lifespan_signals.W004"]
