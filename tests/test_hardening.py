@@ -479,3 +479,20 @@ class GranianClearsItsStateTests(SimpleTestCase):
             self.assertEqual(await lifespan.shutdown(), SHUT)
         self.assertEqual(sorted(seen[0]), ["client", "rotated"])
         self.assertEqual(seen[0]["rotated"], "new")
+
+
+class StaticFilesWrapperTests(SimpleTestCase):
+    @override_settings(
+        INSTALLED_APPS=["django.contrib.staticfiles", "lifespan_signals"],
+        STATIC_URL="/static/",
+        ASGI_APPLICATION="tests._static_asgi.application",
+    )
+    def test_runasgi_does_not_wrap_ours_a_second_time(self):
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from lifespan_signals.management.commands.runasgi import Command
+        from tests.test_checks import fake_module
+
+        application = ASGIStaticFilesHandler(get_asgi_application())
+        fake_module("tests._static_asgi", application=application)
+        self.assertIs(Command().get_application({"use_static_handler": False}), application)
