@@ -40,6 +40,16 @@ class SettingsChecksTests(SimpleTestCase):
         )
         self.assertIn("None for no limit", error.hint)
 
+    def test_e001_infinite_or_nan_is_not_a_number_of_seconds(self):
+        for value in (float("inf"), float("nan"), -1):
+            with (
+                self.subTest(value=value),
+                override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=value),
+            ):
+                [error] = check_settings()
+                self.assertEqual(error.id, "lifespan_signals.E001")
+                self.assertIn(f"not {value!r}.", error.msg)
+
     @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=True)
     def test_e002_shutdown_timeout(self):
         [error] = check_settings()
