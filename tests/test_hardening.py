@@ -496,3 +496,55 @@ class StaticFilesWrapperTests(SimpleTestCase):
         application = ASGIStaticFilesHandler(get_asgi_application())
         fake_module("tests._static_asgi", application=application)
         self.assertIs(Command().get_application({"use_static_handler": False}), application)
+
+
+class LiveStateTests(SimpleTestCase):
+    def test_every_write_reaches_the_servers_dict(self):
+        from lifespan_signals.state import LiveState
+
+        server = {"a": 1}
+        live = LiveState(server)
+        live["b"] = 2
+        live.update({"c": 3}, d=4)
+        self.assertEqual(live.setdefault("e", 5), 5)
+        self.assertEqual(live.setdefault("e", 6), 5)
+        self.assertEqual(server, {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
+        del live["a"]
+        self.assertEqual(live.pop("b"), 2)
+        self.assertEqual(live.pop("missing", None), None)
+        key, _ = live.popitem()
+        self.assertNotIn(key, server)
+        self.assertEqual(server, dict(live))
+        server.clear()  # the server's doing (granian): ours keeps what it had
+        self.assertEqual(len(live), 2)
+        live.clear()
+        self.assertEqual((live, server), ({}, {}))
+
+    def test_request_state_private_and_missing_attributes(self):
+        state = RequestState({})
+        with self.assertRaises(AttributeError):
+            state._private  # noqa: B018
+        with self.assertRaisesMessage(AttributeError, "request.state has no key 'gone'"):
+            del state.gone
+
+
+class WatchedTests(SimpleTestCase):
+    async def test_closing_it_closes_what_it_awaits(self):
+        from lifespan_signals.budget import Watched
+
+        finished = []
+
+        async def inner():
+            try:
+                await asyncio.sleep(10)
+            finally:
+                finished.append(True)
+
+        steps = Watched(inner()).__await__()
+        steps.send(None)  # the first step: it now waits on the sleep
+        steps.close()
+        self.assertEqual(finished, [True])
+
+    async def test_no_limit_is_no_deadline(self):
+        with Budget("SETTING", None).deadline():
+            await asyncio.sleep(0)
