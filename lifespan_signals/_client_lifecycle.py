@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,11 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals import clients as _clients
 from lifespan_signals._backends import Closer, call_closer, open_backend
-from lifespan_signals.dispatch import Budget, Failure
+from lifespan_signals.budget import Budget, Failure, log_step
 
 __all__ = ["close_clients", "open_clients"]
 
-logger = logging.getLogger("lifespan_signals.steps")
 _CANCEL_GRACE = 1.0  # seconds that clients still opening get to unwind after a timeout
 
 
@@ -33,11 +31,7 @@ _by_owner: dict[object, _Open] = {}
 
 
 def _step(phase: str, alias: str, started: float, ok: bool) -> None:
-    seconds = time.perf_counter() - started
-    step = {"phase": phase, "kind": "client", "name": alias, "seconds": seconds, "ok": ok}
-    logger.debug(
-        "%s %s %s: %.1f ms", phase, "client", alias, seconds * 1000, extra={"lifespan_step": step}
-    )
+    log_step(phase, "client", alias, time.perf_counter() - started, ok)
 
 
 def _label(alias: str, entry: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from lifespan_signals.lifespan import serve_lifespan
 
 __all__ = [
     "LifespanASGIHandler",
-    "LifespanMiddleware",
+    "LifespanWrapper",
     "find_application",
     "get_asgi_application",
     "speaks_lifespan",
@@ -47,7 +47,7 @@ class _LifespanSupport:
         try:
             handler = self._lifespan_handler()
             if handler is None:
-                await serve_lifespan(type(self), scope, receive, send)
+                await serve_lifespan(type(self), scope, receive, send, self._inner_app())
             else:
                 await handler(scope, receive, send)
         finally:
@@ -56,6 +56,10 @@ class _LifespanSupport:
 
     def _lifespan_handler(self) -> ASGIApp | None:
         """An application of the user's own to serve lifespan instead of the signals, if any."""
+        return None
+
+    def _inner_app(self) -> ASGIApp | None:
+        """A wrapped application whose own lifespan runs inside ours, if any."""
         return None
 
     def _with_state(self, scope: Scope) -> Scope:
@@ -80,8 +84,18 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
     """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's."""
 
 
-class LifespanMiddleware(_LifespanSupport, _Wrapper):
-    """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through."""
+class LifespanWrapper(_LifespanSupport, _Wrapper):
+    """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through.
+
+    If the wrapped application has a lifespan of its own (a Starlette app with a ``lifespan``
+    context, a Channels router with a ``"lifespan"`` application), both run: ours starts first,
+    then the wrapped one; at shutdown the wrapped one stops first, then ours. A wrapped
+    application that does not speak lifespan (Django's own handler) is left out, as servers do.
+    """
+
+    def _inner_app(self) -> ASGIApp | None:
+        # Ours inside ours would send the signals twice.
+        return None if isinstance(self.app, _LifespanSupport) else self.app
 
 
 def get_asgi_application() -> LifespanASGIHandler:
@@ -93,31 +107,42 @@ def get_asgi_application() -> LifespanASGIHandler:
 def find_application() -> tuple[str, Any] | None:
     """The project's ASGI application, as ``(dotted path, application)``, or None.
 
-    ``ASGI_APPLICATION`` when set; else ``application`` in the ``asgi`` module next to the settings
-    module (``mysite.settings`` → ``mysite.asgi.application``), as ``startproject`` lays it out.
+    ``ASGI_APPLICATION`` when set; else ``application`` in the nearest ``asgi`` module at or above
+    the settings module's package: ``mysite.settings`` → ``mysite.asgi`` (``startproject``'s
+    layout); ``config.settings.production`` → ``config.settings.asgi``, then ``config.asgi``
+    (split settings, as cookiecutter-django lays them out).
     """
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
-        # SETTINGS_MODULE is None under override_settings() and settings.configure().
-        settings_module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE")
-        if not settings_module:
-            return None
-        package = settings_module.rpartition(".")[0]
-        module = f"{package}.asgi" if package else "asgi"
-        if importlib.util.find_spec(module) is None:
+        module = _asgi_module()
+        if module is None:
             return None
         path = f"{module}.application"
     return path, import_string(path)
+
+
+def _asgi_module() -> str | None:
+    # SETTINGS_MODULE is None under override_settings() and settings.configure().
+    settings_module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not settings_module:
+        return None
+    packages = settings_module.split(".")[:-1]
+    candidates = [".".join([*packages[:end], "asgi"]) for end in range(len(packages), 0, -1)]
+    for module in candidates or ["asgi"]:
+        if importlib.util.find_spec(module) is not None:
+            return module
+    return None
 
 
 def speaks_lifespan(app: object) -> bool | None:
     """Whether ``app`` handles lifespan scopes: True, False, or None when it cannot be told."""
     if isinstance(app, _LifespanSupport):
         return True
-    if isinstance(app, ASGIHandler):
-        return False
     mapping = getattr(app, "application_mapping", None)  # a Channels ProtocolTypeRouter
     if isinstance(mapping, dict):
         return "lifespan" in mapping
-    inner = getattr(app, "application", None)  # ASGIStaticFilesHandler and similar wrappers
-    return None if inner is None else speaks_lifespan(inner)
+    # ASGIStaticFilesHandler (an ASGIHandler too) and similar wrappers hand lifespan on.
+    inner = getattr(app, "application", None)
+    if inner is not None and inner is not app:
+        return speaks_lifespan(inner)
+    return False if isinstance(app, ASGIHandler) else None

@@ -10,7 +10,7 @@
     })
 
 Consumers then find the lifespan state in ``self.scope["state"]``. Wrapping Channels' own router
-works too: ``lifespan_signals.asgi.LifespanMiddleware(channels.routing.ProtocolTypeRouter({...}))``.
+works too: ``lifespan_signals.asgi.LifespanWrapper(channels.routing.ProtocolTypeRouter({...}))``.
 
 This is the one module of the package that imports ``channels``; nothing else imports it, so the
 package works without Channels installed.

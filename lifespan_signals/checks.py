@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.core.handlers.wsgi import WSGIHandler
 
 from lifespan_signals.conf import timeout_problem
 
@@ -16,7 +18,7 @@ __all__ = ["check_asgi_application", "check_clients", "check_middleware", "check
 _MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
 _FIX = (
     "Build it with lifespan_signals.asgi.get_asgi_application() instead of Django's, or wrap it: "
-    "application = lifespan_signals.asgi.LifespanMiddleware(application)."
+    "application = lifespan_signals.asgi.LifespanWrapper(application)."
 )
 
 
@@ -44,6 +46,15 @@ def check_middleware(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     count = list(getattr(settings, "MIDDLEWARE", None) or []).count(_MIDDLEWARE)
+    if count == 0:
+        return [
+            Warning(
+                f"{_MIDDLEWARE} should be in MIDDLEWARE: without it, views have no "
+                "request.state (AttributeError: 'ASGIRequest' object has no attribute 'state').",
+                hint=f"Add {_MIDDLEWARE!r} to MIDDLEWARE (near the top).",
+                id="lifespan_signals.W004",
+            )
+        ]
     if count > 1:
         return [
             Warning(
@@ -59,7 +70,6 @@ def check_asgi_application(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     from lifespan_signals.asgi import find_application, speaks_lifespan
-    from lifespan_signals.middleware import LifespanStateMiddleware
 
     try:
         found = find_application()
@@ -75,23 +85,14 @@ def check_asgi_application(
     if found is None:
         return []
     path, app = found
-    if isinstance(app, LifespanStateMiddleware):
-        return [
-            Error(
-                f"{path!r} should be an ASGI application, not LifespanStateMiddleware: that one is "
-                "Django middleware and goes in MIDDLEWARE.",
-                hint=f"List {_MIDDLEWARE!r} in MIDDLEWARE and, in asgi.py, use "
-                "lifespan_signals.asgi.get_asgi_application() (or LifespanMiddleware around "
-                "any ASGI app).",
-                id="lifespan_signals.E003",
-            )
-        ]
+    if (problem := _not_asgi(path, app)) is not None:
+        return [problem]
     if speaks_lifespan(app) is False:
         hint = _FIX
         if hasattr(app, "application_mapping"):
             hint = (
                 "Use lifespan_signals.channels.ProtocolTypeRouter instead of Channels' own, or "
-                "wrap the router: application = lifespan_signals.asgi.LifespanMiddleware(router)."
+                "wrap the router: application = lifespan_signals.asgi.LifespanWrapper(router)."
             )
         return [
             Warning(
@@ -129,3 +130,34 @@ def check_clients(
                 continue
             problems += option_problems(alias, backend, entry.get("OPTIONS", {}))
     return [Error(problem.message, hint=problem.hint, id=problem.check_id) for problem in problems]
+
+
+def _not_asgi(path: str, app: object) -> CheckMessage | None:
+    """An error when ``app`` (found at ``path``) cannot be an ASGI application at all."""
+    where = "ASGI_APPLICATION" if getattr(settings, "ASGI_APPLICATION", None) else "asgi.py"
+    hint = (
+        "Point ASGI_APPLICATION (or 'application' in asgi.py) at an ASGI application: "
+        "application = lifespan_signals.asgi.get_asgi_application()."
+    )
+    if not callable(app):
+        return Error(
+            f"The ASGI application {path!r} (from {where}) should be an ASGI application, but it "
+            f"is {type(app).__name__} {app!r}, which cannot be called.",
+            hint=hint,
+            id="lifespan_signals.E004",
+        )
+    if isinstance(app, WSGIHandler) or _looks_wsgi(app):
+        return Error(
+            f"The ASGI application {path!r} (from {where}) should be an ASGI application, but "
+            f"{app!r} is a WSGI application (it takes environ and start_response).",
+            hint=hint + " Keep the WSGI application in wsgi.py, for WSGI_APPLICATION.",
+            id="lifespan_signals.E005",
+        )
+    return None
+
+
+def _looks_wsgi(app: object) -> bool:
+    """A sync function of two arguments (environ, start_response): never an ASGI application."""
+    if not inspect.isfunction(app) or inspect.iscoroutinefunction(app):
+        return False
+    return len(inspect.signature(app).parameters) == 2

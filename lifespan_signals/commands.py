@@ -19,6 +19,7 @@ interrupts it), and the ``async_to_sync`` calls it makes run on that loop, where
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lifespan_signals import state as _state
 from lifespan_signals.asgi import (
-    LifespanMiddleware,
+    LifespanWrapper,
     find_application,
     get_asgi_application,
     speaks_lifespan,
@@ -47,7 +48,7 @@ def project_application() -> Any:
     found = find_application()
     application = get_asgi_application() if found is None else found[1]
     if speaks_lifespan(application) is False:
-        application = LifespanMiddleware(application)
+        application = LifespanWrapper(application)
     return application
 
 
@@ -85,20 +86,15 @@ class LifespanCommand(BaseCommand):
             except KeyboardInterrupt:  # once startup was over: shut down without running
                 self._shutdown(loop, driver, raising=False)
                 raise
-            pushed = not _state._running or _state._running[-1] is not state  # not our app
-            if pushed:
-                _state._enter(state)
-            try:
-                result = self._handle(loop, handle, args, options)
-            except BaseException:
-                self._shutdown(loop, driver, raising=False)  # the handle()'s error comes first
-                raise
-            else:
-                self._shutdown(loop, driver, raising=True)
-                return result
-            finally:
-                if pushed:
-                    _state._exit(state)
+            with _get_state_returns(state):
+                try:
+                    result = self._handle(loop, handle, args, options)
+                except BaseException:
+                    self._shutdown(loop, driver, raising=False)  # handle()'s error comes first
+                    raise
+                else:
+                    self._shutdown(loop, driver, raising=True)
+                    return result
 
     @staticmethod
     def _handle(
@@ -134,3 +130,18 @@ class LifespanCommand(BaseCommand):
             if raising:
                 raise CommandError(message) from exc
             self.stderr.write(message)
+
+
+def _get_state_returns(state: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
+    """Make :func:`~lifespan_signals.get_state` return the lifespan's state in the block.
+
+    lifespan_signals' own applications have done so during startup (with a live view of
+    ``state``); the state of an application of another kind is made current here.
+    """
+    try:
+        current = _state.get_state()
+    except _state.LifespanNotStarted:
+        current = None
+    if isinstance(current, _state.LiveState) and current.server is state:
+        return contextlib.nullcontext()
+    return _state.running(state)

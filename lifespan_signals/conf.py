@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -13,14 +14,21 @@ DEFAULT_STARTUP_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 
 
-def timeout_problem(name: str) -> str | None:
-    """Say what is wrong with the timeout setting ``name``, or None when it is valid."""
-    value = getattr(django_settings, name, None)
+def timeout_value_problem(name: str, value: object) -> str | None:
+    """Say what is wrong with ``value`` as the timeout ``name``, or None when it is valid."""
     if value is None or (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
     ):
         return None
     return f"{name} should be a positive number of seconds or None, not {value!r}."
+
+
+def timeout_problem(name: str) -> str | None:
+    """Say what is wrong with the timeout setting ``name``, or None when it is valid."""
+    return timeout_value_problem(name, getattr(django_settings, name, None))
 
 
 def _timeout(name: str, default: float) -> float | None:

@@ -6,7 +6,7 @@ The application runs its ASGI lifespan: startup before listening (a failure exit
 serving), a copy of the state in every HTTP and WebSocket scope, and on SIGTERM or SIGINT the
 drain of ``runasgi`` (WebSockets closed with 1012, in-flight requests finish within the graceful
 timeout), then shutdown, exit 0. An application that does not speak lifespan (Django's own
-``get_asgi_application()``) is wrapped in :class:`lifespan_signals.asgi.LifespanMiddleware`.
+``get_asgi_application()``) is wrapped in :class:`lifespan_signals.asgi.LifespanWrapper`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from django.core.exceptions import ImproperlyConfigured
 
-from lifespan_signals.asgi import LifespanMiddleware, speaks_lifespan
+from lifespan_signals.asgi import LifespanWrapper, speaks_lifespan
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
 from lifespan_signals.management.commands.runasgi import _seconds
 from lifespan_signals.reporting import LoggedReports
@@ -54,10 +54,10 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
         if speaks_lifespan(application) is False:
             logger.warning(
                 "%s does not speak the ASGI lifespan protocol; lifespan-daphne wraps it in "
-                "lifespan_signals.asgi.LifespanMiddleware so asgi_startup/asgi_shutdown still run.",
+                "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run.",
                 asgi_app_path,
             )
-            application = LifespanMiddleware(application)
+            application = LifespanWrapper(application)
         self.server_class = functools.partial(
             LifespanServer, graceful_timeout=self._graceful_timeout, lifespan_timeouts=_timeouts()
         )

@@ -1,10 +1,11 @@
 """Run a signal's receivers the way lifespan needs: all of them, timed, within a time budget.
 
 ``Signal.asend_robust`` would run every receiver too, but it cannot say how long each took or which
-one is still running when time is up, and its concurrency differs between Django 5.2/6.0 and 6.1.
-So we take the same live receivers it would (``Signal._live_receivers``, unchanged from 5.0 to 6.1)
-and run them as 5.2 does: the sync receivers one after another in one worker thread, the async
-receivers concurrently on the event loop, every failure collected.
+one is still running when time is up, it lets a ``BaseException`` through, and its concurrency
+differs between Django 5.2/6.0 and 6.1. So we take the same live receivers it would
+(``Signal._live_receivers``, unchanged from 5.0 to 6.1) and run them as 5.2 does: the sync
+receivers one after another in one worker thread, the async receivers concurrently on the event
+loop. Whatever a receiver raises, ``BaseException`` included, is that receiver's failure.
 
 The worker thread is the one asgiref's ``sync_to_async(thread_sensitive=True)`` would choose when
 there is one to choose: the sync thread driving this event loop (``async_to_sync``, as in tests),
@@ -17,13 +18,10 @@ run in a daemon thread of their own, which closes the database connections it op
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import sys
+import inspect
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -32,66 +30,12 @@ from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.db import connections
 from django.dispatch import Signal
 
-__all__ = ["Budget", "Failure", "TimedOut", "dotted_name", "log_step", "send_signal"]
+from lifespan_signals.budget import Budget, Failure, Watched, dotted_name, log_step
 
-logger = logging.getLogger("lifespan_signals.dispatch")
-steps_logger = logging.getLogger("lifespan_signals.steps")
+__all__ = ["send_signal"]
 
 # How long cancelled receivers get to unwind after a timeout before we stop waiting for them.
 _CANCEL_GRACE = 1.0
-
-
-def dotted_name(obj: object) -> str:
-    """``module.qualname`` of a function, bound method, partial or callable object."""
-    target = getattr(obj, "__func__", obj)
-    target = getattr(target, "func", target)  # functools.partial
-    if not hasattr(target, "__qualname__"):
-        target = type(target)
-    return f"{target.__module__}.{target.__qualname__}"
-
-
-def log_step(phase: str, kind: str, name: str, started: float, ok: bool) -> None:
-    """Log one step of a phase (a receiver, resource or client that ended) with its time, at
-    DEBUG on ``lifespan_signals.steps``; ``manage.py lifespan`` collects these records."""
-    seconds = time.perf_counter() - started
-    steps_logger.debug(
-        "%s %s %s %s in %.1f ms",
-        phase,
-        kind,
-        name,
-        "ok" if ok else "failed",
-        seconds * 1000,
-        extra={
-            "lifespan_step": {
-                "phase": phase,
-                "kind": kind,
-                "name": name,
-                "seconds": seconds,
-                "ok": ok,
-            }
-        },
-    )
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A receiver or resource that raised or ran out of time."""
-
-    name: str
-    summary: str
-    traceback: str = ""
-
-    @classmethod
-    def from_exception(cls, name: str, exc: BaseException) -> Failure:
-        kind = type(exc)
-        kind_name = kind.__qualname__ if kind.__module__ == "builtins" else dotted_name(kind)
-        summary = f"raised {kind_name}: {exc}" if str(exc) else f"raised {kind_name}"
-        tb = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
-        return cls(name, summary, tb.rstrip())
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.summary}" + (f"\n{self.traceback}" if self.traceback else "")
-
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -145,127 +89,119 @@ def _in_worker_thread(func: Callable[[], None]) -> Callable[[], Any]:
     return sync_to_async(closing_connections, thread_sensitive=False, executor=_daemon_threads)
 
 
-class TimedOut(Exception):
-    """Raised by :meth:`Budget.deadline` when the budget ran out."""
+def _is_async(receiver: Callable[..., Any]) -> bool:
+    """Whether a receiver Django counts as sync is a callable object with ``async def __call__``."""
+    call = type(receiver).__call__
+    return not inspect.isroutine(receiver) and inspect.iscoroutinefunction(call)
 
 
-class Budget:
-    """The time one lifespan phase may take, shared by its resources and receivers."""
+def _returned_awaitable(name: str, result: Any) -> Failure:
+    if inspect.iscoroutine(result):
+        result.close()  # refused: no "never awaited" warning on top of the failure
+    return Failure(
+        name,
+        f"returned an awaitable ({result!r}), which a sync receiver must not: it would never be "
+        "awaited. Make the receiver an 'async def' function, or mark it with "
+        "asgiref.sync.markcoroutinefunction().",
+    )
 
-    def __init__(self, setting: str, seconds: float | None) -> None:
-        self.setting = setting
-        self.seconds = seconds
-        self._deadline = None if seconds is None else time.monotonic() + seconds
 
-    def remaining(self) -> float | None:
-        if self._deadline is None:
+@dataclass
+class _Run:
+    """One receiver's run. The sync worker writes ``started``/``ended``/``failure`` under a lock."""
+
+    receiver: Callable[..., Any]
+    name: str
+    started: float | None = None
+    ended: float | None = None
+    failure: Failure | None = None
+    watched: Watched[Any] | None = None
+
+    def blame(self, budget: Budget, loop_blocked: bool) -> Failure | None:
+        if self.failure is not None:
+            return self.failure
+        if self.started is None:
+            if loop_blocked:
+                return Failure(self.name, "never started: another receiver blocked the event loop")
+            return budget.timed_out(self.name, "never started")
+        if self.ended is None:
+            return budget.timed_out(self.name)
+        if not budget.ended_late(self.ended) or budget.ended_late(self.started):
+            return None  # done in time, or started late because another held things up
+        # An async receiver that only waited while another blocked the loop is not to blame.
+        if loop_blocked and self.watched is not None and not self.watched.blocked:
             return None
-        return max(0.0, self._deadline - time.monotonic())
-
-    def timed_out(self, name: str, what: str = "still running") -> Failure:
-        return Failure(name, f"timed out: {what} after {self.seconds:g} s ({self.setting})")
-
-    @contextlib.contextmanager
-    def deadline(self) -> Iterator[None]:
-        """Cancel the awaits in the body when the budget runs out; raise :class:`TimedOut` then.
-
-        Runs in the current task (unlike ``asyncio.wait_for`` on 3.10), so a context manager
-        entered here may be exited later by the same task.
-        """
-        remaining = self.remaining()
-        task = asyncio.current_task()
-        if remaining is None or task is None:
-            yield
-            return
-        fired = False
-
-        def fire() -> None:
-            nonlocal fired
-            fired = True
-            task.cancel()
-
-        handle = asyncio.get_running_loop().call_later(remaining, fire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not fired:
-                raise
-            if sys.version_info >= (3, 11):
-                task.uncancel()
-            raise TimedOut from None
-        finally:
-            handle.cancel()
+        return budget.overran(self.name, self.watched, self.ended - self.started)
 
 
 async def send_signal(
-    signal: Signal, sender: Any, budget: Budget, label: str, **named: Any
+    signal: Signal, sender: Any, budget: Budget, phase: str, **named: Any
 ) -> tuple[int, list[Failure]]:
     """Run every live receiver of ``signal``; return how many ran and the failures, in order."""
     sync_receivers, async_receivers = signal._live_receivers(sender)
-    receivers: list[Callable[..., Any]] = [*sync_receivers, *async_receivers]
-    failures: dict[int, Failure] = {}
-    sync_done = 0  # how many sync receivers have finished, for timeout reports
+    moved = [receiver for receiver in sync_receivers if _is_async(receiver)]
+    sync_runs = [_Run(r, dotted_name(r)) for r in sync_receivers if not _is_async(r)]
+    async_runs = [_Run(r, dotted_name(r)) for r in [*async_receivers, *moved]]
+    lock = threading.Lock()
     abandoned = False  # time is up: the sync worker starts no further receiver
 
-    def failed(index: int, exc: Exception) -> None:
-        failures[index] = Failure.from_exception(dotted_name(receivers[index]), exc)
-
-    def timed(index: int, started: float) -> None:
-        name = dotted_name(receivers[index])
-        logger.debug(
-            "%s receiver %s took %.1f ms", label, name, (time.perf_counter() - started) * 1000
-        )
-        phase = label.removeprefix("asgi_")
-        log_step(phase, "receiver", name, started, index not in failures)
+    def finish(run: _Run, failure: Failure | None) -> None:
+        ended = time.monotonic()
+        with lock:
+            run.ended, run.failure = ended, failure
+        log_step(phase, "receiver", run.name, ended - (run.started or ended), failure is None)
 
     def run_sync() -> None:
-        nonlocal sync_done
-        for index, receiver in enumerate(sync_receivers):
-            if abandoned:
-                return
-            started = time.perf_counter()
+        for run in sync_runs:
+            with lock:
+                if abandoned:
+                    return
+                run.started = time.monotonic()
+            failure = None
             try:
-                receiver(signal=signal, sender=sender, **named)
-            except Exception as exc:
-                failed(index, exc)
-            timed(index, started)
-            sync_done += 1
+                result = run.receiver(signal=signal, sender=sender, **named)
+                if inspect.isawaitable(result):
+                    failure = _returned_awaitable(run.name, result)
+            except BaseException as exc:  # SystemExit too: a failure of this receiver
+                failure = Failure.from_exception(run.name, exc)
+            finish(run, failure)
 
-    async def run_async(index: int) -> None:
-        started = time.perf_counter()
+    async def run_async(run: _Run) -> None:
+        run.started = time.monotonic()
         try:
-            await receivers[index](signal=signal, sender=sender, **named)
-        except Exception as exc:
-            failed(index, exc)
-        timed(index, started)
+            run.watched = Watched(run.receiver(signal=signal, sender=sender, **named))
+            await run.watched
+        except asyncio.CancelledError as exc:
+            if run.watched is not None and run.watched.cancelled:
+                log_step(phase, "receiver", run.name, time.monotonic() - run.started, False)
+                raise  # ours: time is up, or the lifespan itself was cancelled
+            finish(run, Failure.from_exception(run.name, exc))
+        except BaseException as exc:  # caught here, or asyncio would stop the event loop
+            finish(run, Failure.from_exception(run.name, exc))
+        else:
+            finish(run, None)
 
-    tasks: dict[asyncio.Future[None], int | None] = {
-        asyncio.ensure_future(run_async(index)): index
-        for index in range(len(sync_receivers), len(receivers))
-    }
-    if sync_receivers:
-        tasks[asyncio.ensure_future(_in_worker_thread(run_sync)())] = None
-    pending: set[asyncio.Future[None]] = set()
+    async_tasks = [asyncio.ensure_future(run_async(run)) for run in async_runs]
+    tasks = [*async_tasks]
+    if sync_runs:
+        tasks.append(asyncio.ensure_future(_in_worker_thread(run_sync)()))
     try:
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=budget.remaining())
+            await asyncio.wait(tasks, timeout=budget.remaining())
     except BaseException:  # we were cancelled: take the receivers down with us
+        with lock:
+            abandoned = True
         for task in tasks:
             task.cancel()
         raise
-    abandoned = bool(pending)
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        index = tasks[task]
-        if index is not None:
-            failures[index] = budget.timed_out(dotted_name(receivers[index]))
-            continue
-        # A thread cannot be interrupted: name the sync receiver running and those after it.
-        failures[sync_done] = budget.timed_out(dotted_name(receivers[sync_done]))
-        for later in range(sync_done + 1, len(sync_receivers)):
-            failures[later] = budget.timed_out(dotted_name(receivers[later]), "never started")
-    cancelled = [task for task in pending if tasks[task] is not None]
-    if cancelled:
-        await asyncio.wait(cancelled, timeout=_CANCEL_GRACE)
-    return len(receivers), [failures[index] for index in sorted(failures)]
+    runs = [*sync_runs, *async_runs]
+    with lock:
+        abandoned = True
+        loop_blocked = any(run.watched and run.watched.blocked for run in async_runs)
+        failures = [failure for run in runs if (failure := run.blame(budget, loop_blocked))]
+    for task in tasks:
+        task.cancel()  # a thread cannot be interrupted: the worker just starts no further receiver
+    pending = [task for task in async_tasks if not task.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=_CANCEL_GRACE)
+    return len(runs), failures

@@ -1,12 +1,24 @@
-"""Drive an application's lifespan as an ASGI server does (for ``runasgi`` and for tests)."""
+"""Drive an application's lifespan as an ASGI server does: for ``runasgi``, for tests, and for an
+application that :class:`~lifespan_signals.asgi.LifespanWrapper` wraps (:class:`InnerLifespan`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
-__all__ = ["LifespanDriver", "LifespanFailed", "backstop_timeouts"]
+from lifespan_signals.budget import Budget, Failure, dotted_name
+
+__all__ = [
+    "InnerLifespan",
+    "LifespanDriver",
+    "LifespanFailed",
+    "LifespanUnsupported",
+    "backstop_timeouts",
+]
+
+logger = logging.getLogger("lifespan_signals.lifespan")
 
 
 # How much longer than the application's own time budgets a driver waits for its replies: a
@@ -33,6 +45,10 @@ class LifespanFailed(RuntimeError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class LifespanUnsupported(LifespanFailed):
+    """The application ended (or raised) during startup without replying: no lifespan support."""
 
 
 class LifespanDriver:
@@ -99,11 +115,44 @@ class LifespanDriver:
         reply.cancel()
         if self._task in done:
             error = self._task.exception()
-            raise LifespanFailed(
+            raise (LifespanUnsupported if phase == "startup" else LifespanFailed)(
                 f"The application {self.app!r} ended during lifespan {phase} without replying"
                 + (f": it raised {type(error).__name__}: {error}" if error else ".")
                 + " Does it speak the lifespan protocol? Wrap it in "
-                "lifespan_signals.asgi.LifespanMiddleware."
+                "lifespan_signals.asgi.LifespanWrapper."
             ) from error
         self._task.cancel()
         raise LifespanFailed(f"Lifespan {phase} did not finish within {timeout:g} s.")
+
+
+class InnerLifespan:
+    """The lifespan of an application wrapped by ours, run inside ours with the same state.
+
+    An application that does not speak lifespan (it raises on the scope, as Django's handler
+    does) is simply not started, as servers do; one that does is started after our receivers and
+    shut down before them, within the same time budgets.
+    """
+
+    def __init__(self, app: Any, state: dict[str, Any]) -> None:
+        self.name = f"{dotted_name(app)} (the wrapped application's lifespan)"
+        self._driver: LifespanDriver | None = LifespanDriver(app, state)
+
+    async def startup(self, budget: Budget) -> list[Failure]:
+        return await self._exchange("startup", budget)
+
+    async def shutdown(self, budget: Budget) -> list[Failure]:
+        return await self._exchange("shutdown", budget)
+
+    async def _exchange(self, phase: str, budget: Budget) -> list[Failure]:
+        driver = self._driver
+        if driver is None:
+            return []
+        driver.startup_timeout = driver.shutdown_timeout = budget.remaining()
+        try:
+            await (driver.startup() if phase == "startup" else driver.shutdown())
+        except LifespanUnsupported as exc:
+            logger.debug("%s: not started: %s", self.name, exc.message)
+            self._driver = None
+        except LifespanFailed as exc:
+            return [Failure(self.name, f"failed: {exc.message}")]
+        return []

@@ -18,13 +18,14 @@ If entering one fails, those already entered are exited and startup fails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, AsyncContextManager, TypeVar, cast  # noqa: UP035 - also the protocol on 3.10
 
-from lifespan_signals.dispatch import Budget, Failure, TimedOut, dotted_name, log_step
+from lifespan_signals.budget import Budget, Failure, TimedOut, Watched, dotted_name, log_step
 
 __all__ = ["register_resource", "unregister_resource"]
 
@@ -71,41 +72,58 @@ def _open(factory: ResourceFactory, state: dict[str, Any]) -> AsyncContextManage
     return manager
 
 
-async def enter_resources(
-    state: dict[str, Any], budget: Budget, entered: Entered
-) -> Failure | None:
+async def _step(
+    phase: str, name: str, budget: Budget, awaitable: Awaitable[Any]
+) -> tuple[bool, Failure | None]:
+    """Await one resource's enter or exit within ``budget``: whether it returned, and its failure.
+
+    Any exception is a failure, and so is returning past the budget's end (it blocked the event
+    loop, so no timer could fire). Only a cancellation of the lifespan itself propagates.
+    """
+    watched = Watched(awaitable)
+    started = time.monotonic()
+    failure, returned = None, False
+    try:
+        with budget.deadline():
+            await watched
+        returned = True
+    except TimedOut:
+        failure = budget.timed_out(name)
+    except asyncio.CancelledError as exc:
+        if watched.cancelled:
+            raise  # the lifespan itself was cancelled: the caller cleans up
+        failure = Failure.from_exception(name, exc)
+    except BaseException as exc:  # SystemExit too: a failure of this resource
+        failure = Failure.from_exception(name, exc)
+    ended = time.monotonic()
+    if returned and budget.ended_late(ended):
+        failure = budget.overran(name, watched, ended - started)
+    log_step(phase, "resource", name, ended - started, failure is None)
+    return returned, failure
+
+
+async def enter_resources(state: dict[str, Any], budget: Budget, entered: Entered) -> list[Failure]:
     """Enter the registered resources in order into ``entered``; stop at the first failure."""
     for factory in list(_registry):
         name = dotted_name(factory)
-        started = time.perf_counter()
         try:
             manager = _open(factory, state)
-            with budget.deadline():
-                await manager.__aenter__()
-        except TimedOut:
-            failure = budget.timed_out(name)
-        except Exception as exc:
-            failure = Failure.from_exception(name, exc)
-        else:
+        except BaseException as exc:
+            return [Failure.from_exception(name, exc)]
+        returned, failure = await _step("startup", name, budget, manager.__aenter__())
+        if returned:  # entered, if late: exited with the others
             entered.append((name, manager))
-            log_step("startup", "resource", name, started, ok=True)
-            continue
-        log_step("startup", "resource", name, started, ok=False)
-        return failure
-    return None
+        if failure is not None:
+            return [failure]
+    return []
 
 
 async def exit_resources(entered: Entered, budget: Budget) -> list[Failure]:
-    """Exit ``entered`` resources in reverse order, every one even if some fail."""
-    failures: list[Failure] = []
-    for name, manager in reversed(entered):
-        started, count = time.perf_counter(), len(failures)
-        try:
-            with budget.deadline():
-                await manager.__aexit__(None, None, None)
-        except TimedOut:
-            failures.append(budget.timed_out(name))
-        except Exception as exc:
-            failures.append(Failure.from_exception(name, exc))
-        log_step("shutdown", "resource", name, started, ok=len(failures) == count)
+    """Exit ``entered`` resources in reverse order, every one even if some fail; empty it."""
+    failures = []
+    while entered:
+        name, manager = entered.pop()
+        _, failure = await _step("shutdown", name, budget, manager.__aexit__(None, None, None))
+        if failure is not None:
+            failures.append(failure)
     return failures

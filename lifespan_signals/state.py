@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -35,15 +36,60 @@ def get_state() -> dict[str, Any]:
     return _running[-1]
 
 
-def _enter(state: dict[str, Any]) -> None:
+@contextlib.contextmanager
+def running(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Make ``state`` what :func:`get_state` returns inside the block (the only writer)."""
     _running.append(state)
+    try:
+        yield state
+    finally:
+        for index in range(len(_running) - 1, -1, -1):
+            if _running[index] is state:
+                del _running[index]
+                break
 
 
-def _exit(state: dict[str, Any]) -> None:
-    for index in range(len(_running) - 1, -1, -1):
-        if _running[index] is state:
-            del _running[index]
-            return
+class LiveState(dict[str, Any]):
+    """The lifespan's own state dict: what receivers and :func:`get_state` see.
+
+    Writes go through to the server's dict too, which the server copies into each request.
+    Servers may empty their dict before shutdown (granian does); this one they cannot reach, so
+    shutdown receivers still find what is open, including what was put here after startup.
+    """
+
+    def __init__(self, server: dict[str, Any]) -> None:
+        super().__init__(server)
+        self.server = server
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.server[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.server.pop(key, None)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.server.pop(key, None)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        self.server.pop(key, None)
+        return key, value
+
+    def clear(self) -> None:
+        super().clear()
+        self.server.clear()
 
 
 class RequestState(MutableMapping[str, Any]):
@@ -69,10 +115,39 @@ class RequestState(MutableMapping[str, Any]):
         try:
             return self._data[key]
         except KeyError:
+            pass
+        if not self._data and not _running:
             raise StateKeyError(
-                f"request.state has no key {key!r} (keys: {sorted(self._data)!r}). Set it in an "
-                f"asgi_startup receiver: state[{key!r}] = ..."
-            ) from None
+                f"request.state has no key {key!r}: no ASGI lifespan ran in this process, so no "
+                "asgi_startup receiver could set it. Serve an application that speaks lifespan "
+                "(lifespan_signals.asgi.get_asgi_application() in asgi.py, not Django's), and "
+                "leave the server's lifespan on (not uvicorn --lifespan off)."
+            )
+        raise StateKeyError(
+            f"request.state has no key {key!r} (keys: {sorted(self._data)!r}). Set it in an "
+            f"asgi_startup receiver: state[{key!r}] = ..."
+        )
+
+    # Starlette's attribute style, which many try first: request.state.http
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except StateKeyError as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except StateKeyError as exc:
+            raise AttributeError(str(exc)) from None
 
     def __setitem__(self, key: str, value: Any) -> None:
         if self._data is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -25,8 +26,9 @@ from django import test
 from django.test import override_settings
 
 from lifespan_signals import state as _state
-from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, settings
+from lifespan_signals.conf import settings, timeout_value_problem
 from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
+from lifespan_signals.state import LiveState
 
 __all__ = [
     "AsyncClient",
@@ -39,12 +41,45 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+logger = logging.getLogger("lifespan_signals.testing")
+
+# How much longer than the timeout given the helpers wait for an application that is not ours.
+FOREIGN_GRACE = 1.0
+
 
 def _project_app() -> Any:
     from lifespan_signals.asgi import find_application, get_asgi_application
 
     found = find_application()
-    return get_asgi_application() if found is None else found[1]
+    if found is None:
+        logger.info(
+            "lifespan(): no ASGI_APPLICATION setting and no asgi module at or above the settings "
+            "module: running lifespan_signals.asgi.get_asgi_application(). Pass app=... to run "
+            "another."
+        )
+        return get_asgi_application()
+    logger.info("lifespan(): running %s", found[0])
+    return found[1]
+
+
+def _timeout(name: str, given: float | None, setting: float | None, default: float) -> float:
+    if given is None:
+        return setting or default
+    problem = timeout_value_problem(name, given)
+    if problem:
+        raise ValueError(f"lifespan(): {problem}")
+    return given
+
+
+def _driver_timeouts(app: Any, startup: float, shutdown: float) -> tuple[float, float]:
+    """The driver waits for ours as long as they may take; for other applications, the timeout
+    given plus :data:`FOREIGN_GRACE`."""
+    from lifespan_signals.asgi import _LifespanSupport
+
+    if isinstance(app, _LifespanSupport) and app._lifespan_handler() is None:
+        backstops = backstop_timeouts(startup, shutdown)
+        return cast(tuple[float, float], backstops)
+    return startup + FOREIGN_GRACE, shutdown + FOREIGN_GRACE
 
 
 def _current_state() -> dict[str, Any] | None:
@@ -73,27 +108,31 @@ async def lifespan(
     ``app``: the project's application by default (``ASGI_APPLICATION``, else ``asgi.py`` next to
     the settings, else lifespan_signals' handler). Startup on enter, shutdown on exit, also when
     the block raises; a failure raises :class:`LifespanFailed` with the report naming receivers.
-    Timeouts (seconds) default to the ``LIFESPAN_SIGNALS_*_TIMEOUT`` settings, or 30 s / 10 s
-    where those are None: a hanging receiver fails the test, never hangs it.
+    Timeouts (seconds, positive) default to the ``LIFESPAN_SIGNALS_*_TIMEOUT`` settings, or
+    30 s / 10 s where those are None: a hanging receiver fails the test, never hangs it. An
+    application that is not lifespan_signals' gets the timeout given plus 1 s to reply.
     """
+    startup = _timeout("startup_timeout", startup_timeout, settings.STARTUP_TIMEOUT, 30.0)
+    shutdown = _timeout("shutdown_timeout", shutdown_timeout, settings.SHUTDOWN_TIMEOUT, 10.0)
     app = _project_app() if app is None else app
-    startup = startup_timeout or settings.STARTUP_TIMEOUT or DEFAULT_STARTUP_TIMEOUT
-    shutdown = shutdown_timeout or settings.SHUTDOWN_TIMEOUT or DEFAULT_SHUTDOWN_TIMEOUT
     # lifespan_signals applications read their budgets from settings when a phase starts.
     budgets = override_settings(
         LIFESPAN_SIGNALS_STARTUP_TIMEOUT=startup, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=shutdown
     )
-    startup_backstop, shutdown_backstop = backstop_timeouts(startup, shutdown)
+    startup_backstop, shutdown_backstop = _driver_timeouts(app, startup, shutdown)
     driver = LifespanDriver(
         app, state, startup_timeout=startup_backstop, shutdown_timeout=shutdown_backstop
     )
     with budgets:
         running = await driver.startup()
-    pushed = _current_state() is not running  # an application that is not lifespan_signals'
-    if pushed:
-        _state._enter(running)
+    ours = _current_state()  # lifespan_signals' own state over the driver's dict, if ours
+    if isinstance(ours, LiveState) and ours.server is running:
+        in_state: Any = contextlib.nullcontext(ours)
+    else:  # an application that is not lifespan_signals'
+        in_state = _state.running(running)
     try:
-        yield running
+        with in_state as current:
+            yield current
     except BaseException as exc:
         try:
             with budgets:
@@ -105,9 +144,6 @@ async def lifespan(
     else:
         with budgets:
             await driver.shutdown()
-    finally:
-        if pushed:
-            _state._exit(running)
 
 
 def in_lifespan(app: Any = None, **options: Any) -> Callable[[F], F]:

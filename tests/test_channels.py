@@ -33,7 +33,7 @@ from django.urls import path
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from lifespan_signals.asgi import LifespanMiddleware, get_asgi_application
+from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.channels import ProtocolTypeRouter
 from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
@@ -205,7 +205,7 @@ class RouterLifespanTests(ChannelsTestCase):
         for app in (
             router(),
             ChannelsProtocolTypeRouter({"lifespan": get_asgi_application()}),
-            LifespanMiddleware(ChannelsProtocolTypeRouter({})),
+            LifespanWrapper(ChannelsProtocolTypeRouter({})),
         ):
             sys.modules["tests._channels_asgi"] = SimpleNamespace(application=app)  # type: ignore
             try:
@@ -258,14 +258,14 @@ class ConsumerStateTests(ChannelsTestCase):
         async def on_startup(sender, **kwargs):
             senders.append(sender)
 
-        app = LifespanMiddleware(router(ChannelsProtocolTypeRouter))
+        app = LifespanWrapper(router(ChannelsProtocolTypeRouter))
         with connected(asgi_startup, open_client, on_startup):
             lifespan = Lifespan(app)
             self.assertEqual(await lifespan.startup(), COMPLETE)
             self.assertEqual(await websocket_keys(app), ["client"])
             self.assertEqual(await http_client_id(app), id(opened[0]))
             self.assertEqual(await lifespan.shutdown(), SHUT)
-        self.assertEqual(senders, [LifespanMiddleware])
+        self.assertEqual(senders, [LifespanWrapper])
         self.assert_consumers_got(opened[0])
 
 

@@ -40,6 +40,16 @@ class SettingsChecksTests(SimpleTestCase):
         )
         self.assertIn("None for no limit", error.hint)
 
+    def test_e001_infinite_or_nan_is_not_a_number_of_seconds(self):
+        for value in (float("inf"), float("nan"), -1):
+            with (
+                self.subTest(value=value),
+                override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=value),
+            ):
+                [error] = check_settings()
+                self.assertEqual(error.id, "lifespan_signals.E001")
+                self.assertIn(f"not {value!r}.", error.msg)
+
     @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=True)
     def test_e002_shutdown_timeout(self):
         [error] = check_settings()
@@ -62,6 +72,17 @@ class MiddlewareChecksTests(SimpleTestCase):
     def test_listed_once_passes(self):
         self.assertEqual(check_middleware(), [])
 
+    @override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"])
+    def test_w004_missing(self):
+        [warning] = check_middleware()
+        self.assertEqual(warning.id, "lifespan_signals.W004")
+        self.assertEqual(
+            warning.msg,
+            f"{MIDDLEWARE} should be in MIDDLEWARE: without it, views have no request.state "
+            "(AttributeError: 'ASGIRequest' object has no attribute 'state').",
+        )
+        self.assertEqual(warning.hint, f"Add {MIDDLEWARE!r} to MIDDLEWARE (near the top).")
+
 
 class ApplicationChecksTests(SimpleTestCase):
     def test_no_asgi_application_found_passes(self):
@@ -73,10 +94,10 @@ class ApplicationChecksTests(SimpleTestCase):
             return check_asgi_application()
 
     def test_lifespan_handler_passes(self):
-        from lifespan_signals.asgi import LifespanMiddleware, get_asgi_application
+        from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 
         self.assertEqual(self.check(get_asgi_application()), [])
-        self.assertEqual(self.check(LifespanMiddleware(object())), [])
+        self.assertEqual(self.check(LifespanWrapper(object())), [])
 
     def test_w001_plain_django_handler(self):
         from django.core.asgi import get_asgi_application
@@ -114,12 +135,53 @@ class ApplicationChecksTests(SimpleTestCase):
             [warning] = self.check(ASGIStaticFilesHandler(get_asgi_application()))
         self.assertEqual(warning.id, "lifespan_signals.W001")
 
-    def test_e003_state_middleware_used_as_the_asgi_application(self):
-        from lifespan_signals.middleware import LifespanStateMiddleware
+    def test_static_files_wrapper_around_ours_passes(self):
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-        [error] = self.check(LifespanStateMiddleware(lambda request: None))
-        self.assertEqual(error.id, "lifespan_signals.E003")
-        self.assertIn("should be an ASGI application, not LifespanStateMiddleware", error.msg)
+        from lifespan_signals.asgi import get_asgi_application, speaks_lifespan
+
+        with override_settings(
+            INSTALLED_APPS=["django.contrib.staticfiles", "lifespan_signals"], STATIC_URL="/static/"
+        ):
+            app = ASGIStaticFilesHandler(get_asgi_application())
+            self.assertIs(speaks_lifespan(app), True)
+            self.assertEqual(self.check(app), [])
+
+    def test_e004_a_string_is_not_an_application(self):
+        [error] = self.check("mysite.asgi.application")
+        self.assertEqual(error.id, "lifespan_signals.E004")
+        self.assertEqual(
+            error.msg,
+            "The ASGI application 'tests._fake_asgi.application' (from ASGI_APPLICATION) should "
+            "be an ASGI application, but it is str 'mysite.asgi.application', which cannot be "
+            "called.",
+        )
+        self.assertIn("application = lifespan_signals.asgi.get_asgi_application()", error.hint)
+
+    def test_e005_a_wsgi_application(self):
+        from django.core.wsgi import get_wsgi_application
+
+        def wsgi_function(environ, start_response):
+            return []
+
+        for app in (get_wsgi_application(), wsgi_function):
+            with self.subTest(app=app):
+                [error] = self.check(app)
+                self.assertEqual(error.id, "lifespan_signals.E005")
+                self.assertIn(
+                    "is a WSGI application (it takes environ and start_response)", error.msg
+                )
+                self.assertIn("Keep the WSGI application in wsgi.py", error.hint)
+
+    def test_manage_py_check_fails_on_a_wsgi_application(self):
+        from django.core.wsgi import get_wsgi_application
+
+        fake_module("tests._fake_asgi", application=get_wsgi_application())
+        with (
+            override_settings(ASGI_APPLICATION="tests._fake_asgi.application"),
+            self.assertRaisesMessage(SystemCheckError, "lifespan_signals.E005"),
+        ):
+            call_command("check")
 
     @override_settings(ASGI_APPLICATION="tests.nowhere.application")
     def test_w002_unimportable_application(self):
@@ -135,6 +197,13 @@ class ApplicationChecksTests(SimpleTestCase):
 
 
 class FindApplicationTests(SimpleTestCase):
+    @override_settings(SETTINGS_MODULE="tests.splitproject.settings.production")
+    def test_split_settings_find_the_asgi_module_above(self):
+        from lifespan_signals.asgi import find_application
+        from tests.splitproject.asgi import application
+
+        self.assertEqual(find_application(), ("tests.splitproject.asgi.application", application))
+
     @override_settings(ROOT_URLCONF="tests.urls")  # SETTINGS_MODULE is None in here
     def test_works_under_override_settings(self):
         from django.conf import settings

@@ -288,7 +288,7 @@ class FailureTests(ClientsTestCase):
         # Lifespan startup refuses the setting before opening clients; called directly (the
         # setting changed during startup), the open ones still close, in the default time.
         from lifespan_signals._client_lifecycle import open_clients
-        from lifespan_signals.dispatch import Budget
+        from lifespan_signals.budget import Budget
 
         entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clientbackends.failing"}}
         with declare(**entries):

@@ -295,10 +295,10 @@ def test_get_state_works_with_an_application_of_another_kind():
 
 @override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
 def test_the_projects_plain_django_application_is_wrapped():
-    from lifespan_signals.asgi import LifespanMiddleware
+    from lifespan_signals.asgi import LifespanWrapper
     from lifespan_signals.commands import project_application
 
-    assert isinstance(project_application(), LifespanMiddleware)
+    assert isinstance(project_application(), LifespanWrapper)
 
 
 @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=-1)

@@ -195,7 +195,7 @@ def test_django_own_application_is_wrapped_and_says_so(events):
     assert_one_clean_lifespan(events, output)
     assert (
         "tests.plainasgi.asgi:application does not speak the ASGI lifespan protocol; "
-        "lifespan-daphne wraps it in lifespan_signals.asgi.LifespanMiddleware"
+        "lifespan-daphne wraps it in lifespan_signals.asgi.LifespanWrapper"
     ) in output
 
 
@@ -303,7 +303,7 @@ def test_an_application_without_lifespan_gets_the_drivers_report(events, tmp_pat
     assert f"{headline}The application <function no_lifespan" in output
     assert (
         "ended during lifespan startup without replying: it raised ValueError: no lifespan here "
-        "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanMiddleware."
+        "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanWrapper."
     ) in output
     assert not path.exists()
 

@@ -286,6 +286,7 @@ PAGES_NOT_YET_MERGED = {
 _IMPORT = re.compile(r"^\s*from (lifespan_signals[\w.]*) import ([\w, ()]+)", re.MULTILINE)
 _DOTTED = re.compile(r"\blifespan_signals(?:\.\w+)+")
 _CHECK_ID = re.compile(r"lifespan_signals\.[EW]\d{3}$")
+_LOGGER = re.compile(r"^```\{logger\} (lifespan_signals[\w.]*)", re.MULTILINE)
 
 
 def shown_names() -> set[str]:
@@ -298,7 +299,12 @@ def shown_names() -> set[str]:
         for module, imported in _IMPORT.findall(text):
             names.update(f"{module}.{name.strip()}" for name in imported.strip("()").split(","))
         names.update(name for name in _DOTTED.findall(text) if not _CHECK_ID.match(name))
-    return names
+    return names - documented_loggers()
+
+
+def documented_loggers() -> set[str]:
+    """Logger names (not importable) declared on the loggers' reference page."""
+    return set(_LOGGER.findall((DOCS / "reference" / "logging.md").read_text()))
 
 
 def resolve(name: str) -> object:

@@ -792,4 +792,5 @@ class ProtocolFaultTests(SimpleTestCase):
             self.assertIsNot(first["client"], second["client"])
             self.assertEqual(await one.shutdown(), {"type": "lifespan.shutdown.complete"})
             self.assertEqual(await two.shutdown(), {"type": "lifespan.shutdown.complete"})
-        self.assertEqual([id(state) for state in seen], [id(first), id(second)])
+        # Each shutdown saw its own lifespan's state (the lifespan's own dict over the server's).
+        self.assertEqual([state["client"] for state in seen], [first["client"], second["client"]])

@@ -245,11 +245,11 @@ def test_no_application_found_is_a_command_error():
 
 @override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
 def test_plain_application_is_wrapped(capsys):
-    from lifespan_signals.asgi import LifespanMiddleware
+    from lifespan_signals.asgi import LifespanWrapper
 
     command = Command()
     app = command.get_application({"use_static_handler": False})
-    assert isinstance(app, LifespanMiddleware)
+    assert isinstance(app, LifespanWrapper)
 
 
 def test_port_in_use_is_an_error_and_nothing_leaks(events):

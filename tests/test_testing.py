@@ -170,8 +170,10 @@ class LifespanTests(SimpleTestCase):
         mine = {"given": 1}
         with connected(asgi_startup, open_client):
             async with lifespan(state=mine) as state:
-                self.assertIs(state, mine)
-        self.assertEqual(sorted(mine), ["client", "given"])
+                self.assertEqual(state, mine)
+                state["late"] = 2  # reaches the server's dict, which requests copy
+                self.assertIs(get_state(), state)
+        self.assertEqual(sorted(mine), ["client", "given", "late"])
 
     @override_settings(ASGI_APPLICATION="tests.test_testing.raw_app")
     async def test_default_is_the_project_application_and_get_state_works_for_any(self):
@@ -188,7 +190,7 @@ class LifespanTests(SimpleTestCase):
         self.assertIn(
             "it raised ValueError: Django can only handle ASGI/HTTP", str(caught.exception)
         )
-        self.assertIn("lifespan_signals.asgi.LifespanMiddleware", str(caught.exception))
+        self.assertIn("lifespan_signals.asgi.LifespanWrapper", str(caught.exception))
 
     async def test_real_clients_are_used_on_this_loop_and_closed(self):
         with Clients().connected() as clients:
@@ -265,19 +267,31 @@ class TimeoutTests(SimpleTestCase):
                 pass
         self.assertEqual(seen, [30.0])
 
-    async def test_an_application_that_never_replies_fails_after_the_backstop(self):
+    async def test_an_application_that_never_replies_fails_after_its_timeout_plus_1_s(self):
         async def silent(scope, receive, send):
             await receive()
             await asyncio.sleep(60)
 
-        with (
-            mock.patch("lifespan_signals.driver.GRACE", 0.1),
-            self.assertRaisesMessage(
-                LifespanFailed, "Lifespan startup did not finish within 0.5 s"
-            ),
+        started = time.monotonic()
+        with self.assertRaisesMessage(
+            LifespanFailed, "Lifespan startup did not finish within 1.2 s"
         ):
-            async with lifespan(silent, startup_timeout=0.2, shutdown_timeout=0.2):
+            async with lifespan(silent, startup_timeout=0.2):  # shutdown: 10 s by default
                 self.fail("the block ran")
+        self.assertLess(time.monotonic() - started, 5.0)  # was 0.2 + 10 + 5 s
+
+    async def test_a_timeout_given_must_be_positive(self):
+        for bad in (0, -1, float("nan"), float("inf"), "1"):
+            with (
+                self.subTest(bad=bad),
+                self.assertRaisesMessage(
+                    ValueError,
+                    f"lifespan(): startup_timeout should be a positive number of seconds or "
+                    f"None, not {bad!r}.",
+                ),
+            ):
+                async with lifespan(get_asgi_application(), startup_timeout=bad):
+                    self.fail("the block ran")
 
 
 class AsyncClientTests(SimpleTestCase):

@@ -19,7 +19,7 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.utils import autoreload
 
 from lifespan_signals import reloader
-from lifespan_signals.asgi import LifespanMiddleware, find_application, speaks_lifespan
+from lifespan_signals.asgi import LifespanWrapper, find_application, speaks_lifespan
 from lifespan_signals.conf import settings as lifespan_settings
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
 
@@ -180,9 +180,9 @@ class Command(RunserverCommand):
         if speaks_lifespan(application) is False:
             self.stdout.write(
                 f"{path} does not speak the ASGI lifespan protocol; runasgi wraps it in "
-                "lifespan_signals.asgi.LifespanMiddleware so asgi_startup/asgi_shutdown still run."
+                "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run."
             )
-            application = LifespanMiddleware(application)
+            application = LifespanWrapper(application)
         use_static = options.get(
             "use_static_handler", apps.is_installed("django.contrib.staticfiles")
         )

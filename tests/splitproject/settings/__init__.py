@@ -1,0 +1,1 @@
+"""Split settings, as cookiecutter-django lays them out: ``config/settings/production.py``."""
