@@ -1,0 +1,108 @@
+"""The reloader's parent process for ``runasgi``: start the serving child, restart it on a code
+change, and pass stops on to it without losing one.
+
+Django's ``restart_with_reloader`` runs the child through ``subprocess.run``, which kills it
+0.25 s after Ctrl+C and at once on SIGTERM, and it installs no handler until the child runs. Here
+the parent handles SIGTERM, SIGHUP and SIGINT for its whole life, from before the first child
+starts, and tells the child over a pipe of its own: ``STOP`` (shut down, then exit), ``FORCE`` (a
+second Ctrl+C: exit now). A message written while the child is still importing waits in the pipe,
+so no stop is lost, and a stop between two children starts no new one. The child ignores SIGINT
+and SIGHUP: the terminal sends them to the whole process group, and the parent already passes
+them on once. When the parent dies, the child reads the end of the pipe and shuts down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+
+from django.utils import autoreload
+
+__all__ = ["FORCE", "PIPE_ENV", "STOP", "child_arguments", "supervise"]
+
+STOP = b"s"
+FORCE = b"f"
+# The environment variable that gives the child the file descriptor of its end of the pipe.
+PIPE_ENV = "LIFESPAN_SIGNALS_RUNASGI_PIPE"
+# The child runs the same command through this, which lets it survive an error in django.setup().
+_BOOTSTRAP = "from lifespan_signals.reloader import run_child; run_child()"
+
+
+def supervise() -> int:
+    """Run the child until it exits for another reason than a code change; its exit status
+    (0 when a stop was asked for and the child shut down)."""
+    return _Supervisor().run()
+
+
+def child_arguments() -> list[str]:
+    """Django's command line for the child, run by :func:`lifespan_signals.reloader.run_child`."""
+    args = [str(arg) for arg in autoreload.get_child_arguments()]
+    if args[0] != sys.executable:  # a Windows .exe entry point: run as Django would
+        return args
+    index = 1
+    while args[index][:2] in ("-W", "-X"):  # interpreter options come first
+        index += 1
+    return [*args[:index], "-c", _BOOTSTRAP, *args[index:]]
+
+
+def _child_signals() -> None:
+    """In the child, before it runs Python: the parent passes SIGINT and SIGHUP on, once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+class _Supervisor:
+    def __init__(self) -> None:
+        self.stopping = False
+        self.pipe: int | None = None  # the write end of the pipe to the current (or next) child
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self._tell(STOP)
+        elif signum == signal.SIGINT:  # a second Ctrl+C
+            self._tell(FORCE)
+
+    def _tell(self, message: bytes) -> None:
+        if self.pipe is not None:
+            with contextlib.suppress(OSError):  # the child is gone: nothing to tell
+                os.write(self.pipe, message)
+
+    def run(self) -> int:
+        # Installed once, before the first child, and never taken back: no moment without them.
+        signals = [signal.SIGTERM, signal.SIGHUP]
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
+            signals.append(signal.SIGINT)
+        for sig in signals:
+            signal.signal(sig, self.on_signal)
+        env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
+        args = child_arguments()
+        while True:
+            read_end, self.pipe = os.pipe()
+            try:
+                # Asked to stop between two children: start no new one.
+                code = 0 if self.stopping else self._run_child(args, env, read_end)
+            finally:
+                pipe, self.pipe = self.pipe, None
+                os.close(pipe)
+            if self.stopping:
+                return 0 if code in (0, 3) else code
+            if code != 3:
+                return code
+
+    @staticmethod
+    def _run_child(args: list[str], env: dict[str, str], read_end: int) -> int:
+        try:
+            os.set_inheritable(read_end, True)
+            child = subprocess.Popen(
+                args,
+                env={**env, PIPE_ENV: str(read_end)},
+                close_fds=False,  # as Django's reloader: the child keeps inherited sockets
+                preexec_fn=_child_signals,
+            )
+        finally:
+            os.close(read_end)
+        return child.wait()
