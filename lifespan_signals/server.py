@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import signal
 import sys
@@ -31,10 +30,10 @@ from typing import Any, NoReturn
 
 from daphne.http_protocol import WebRequest
 from daphne.server import Server  # installs Twisted's asyncio reactor
-from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 from twisted.internet.error import ReactorNotRunning
 
+from lifespan_signals import drain
 from lifespan_signals.asgi import speaks_lifespan
 from lifespan_signals.driver import LifespanDriver, LifespanFailed
 
@@ -43,8 +42,6 @@ __all__ = ["LifespanServer"]
 logger = logging.getLogger("lifespan_signals.server")
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# How often the drain looks again for requests that keep-alive connections started meanwhile.
-_DRAIN_POLL = 0.05
 
 
 class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
@@ -92,8 +89,6 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         try:
             if not self.abort_start:  # stopped during startup: shut down without serving
                 self.phase = "serving"
-                if self.signal_handlers:  # Twisted handles SIGINT and SIGTERM, not SIGHUP
-                    signal.signal(signal.SIGHUP, lambda signum, frame: self.stop_from_thread())
                 super().run()
         finally:
             # Daphne gives up before running the reactor when it cannot listen: no shutdown
@@ -129,11 +124,11 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
 
     def _handle_signals_while_stopping(self) -> None:
         """A second Ctrl+C forces the exit; a repeated SIGTERM or SIGHUP changes nothing."""
-        signal.signal(signal.SIGINT, self._force_on_signal)
+        _handle(signal.SIGINT, self._force_on_signal)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would
             # be reported as "ignored due to race condition".
-            signal.signal(sig, _ignore)
+            _handle(sig, _ignore)
 
     def _explain(self, exc: LifespanFailed) -> None:
         """Log the failure unless the application logged it already (lifespan_signals' do)."""
@@ -142,9 +137,9 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
 
     @contextlib.contextmanager
     def _stop_on_signals_during_startup(self) -> Iterator[None]:
-        """When the server handles signals (Daphne's own handlers come with the reactor), a
-        SIGINT, SIGTERM or SIGHUP during startup stops it once startup is over; a second
-        SIGINT exits at once."""
+        """When the server handles signals, a SIGINT, SIGTERM or SIGHUP during startup stops it
+        once startup is over (a second SIGINT exits at once); after startup, until the reactor
+        installs its own handlers for SIGINT and SIGTERM, they (and SIGHUP for good) stop it."""
         if not self.signal_handlers:
             yield
             return
@@ -153,13 +148,12 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             self.abort_start = True
             self._handle_signals_while_stopping()
 
-        previous = {sig: signal.signal(sig, stop_after_startup) for sig in _STOP_SIGNALS}
-        try:
-            yield
-        finally:
-            if not self.abort_start:  # serving next: the reactor installs its own handlers
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+        for sig in _STOP_SIGNALS:
+            _handle(sig, stop_after_startup)
+        yield
+        if not self.abort_start:
+            for sig in _STOP_SIGNALS:
+                _handle(sig, lambda signum, frame: self.stop_from_thread())
 
     def protocol_connected(self, protocol: Any) -> None:
         super().protocol_connected(protocol)
@@ -171,7 +165,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             if self._refusing:
                 protocol.basic_error(503, b"Service Unavailable", "The server is stopping.")
                 return None
-            _close_after_response(protocol)  # a keep-alive request during the drain
+            drain.close_after_response(protocol)  # a keep-alive request during the drain
         scope.setdefault("state", self.driver.state.copy())
         return super().create_application(protocol, scope)
 
@@ -196,74 +190,12 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         if self.signal_handlers:
             self._handle_signals_while_stopping()
         try:
-            await self._stop_serving()
+            await drain.finish_requests(self)
+            self._refusing = True
+            await drain.cancel_the_rest(self)
         except Exception:  # a bug of ours or Daphne's must not cost the lifespan its shutdown
             logger.exception("Draining the connections failed; lifespan shutdown runs anyway.")
         await self._shutdown_lifespan()
-
-    async def _stop_serving(self) -> None:
-        await asyncio.gather(
-            *(defer.maybeDeferred(port.stopListening).asFuture(self.loop) for port in self._ports)
-        )
-        for protocol in list(self.connections):
-            if isinstance(protocol, WebRequest):
-                _close_after_response(protocol)
-            # As uvicorn does: close code 1012 (service restart). When the client answers, Daphne
-            # sends the application websocket.disconnect, so consumers end as on any close.
-            elif isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
-                protocol.sendCloseFrame(code=1012)
-        if in_flight := sum(isinstance(p, WebRequest) for p in self._busy()):
-            logger.info("Waiting for %d in-flight request(s) to finish.", in_flight)
-        await self._drain()
-        self._refusing = True
-        rest = [instance for instance in self._instances() if not instance.done()]
-        for instance in rest:  # past the graceful timeout
-            instance.cancel()
-        if rest:
-            await asyncio.wait(rest, timeout=self.application_close_timeout)
-
-    async def _drain(self) -> None:
-        """Wait until no request or consumer runs (or the graceful timeout), looking again and
-        again: a keep-alive connection may start a request meanwhile."""
-        budget = math.inf if self.graceful_timeout is None else self.graceful_timeout
-        deadline = self.loop.time() + budget
-        while busy := self._busy():
-            self._close_idle_channels()
-            wait = min(_DRAIN_POLL, deadline - self.loop.time())
-            if wait <= 0:
-                return
-            running = [instance for instance in busy.values() if instance is not None]
-            if running:
-                await asyncio.wait(running, timeout=wait)
-            else:  # a request still arriving: it gets its instance in a moment
-                await asyncio.sleep(wait)
-        self._close_idle_channels()
-
-    def _busy(self) -> dict[Any, asyncio.Future[Any] | None]:
-        """The running application instances, and (with None) the HTTP requests that are
-        arriving and have none yet."""
-        busy: dict[Any, asyncio.Future[Any] | None] = {}
-        for protocol, details in list(self.connections.items()):
-            instance = details.get("application_instance")
-            # A request that arrives has no instance yet; basic_error() disconnects it.
-            arriving = instance is None and "disconnected" not in details
-            if instance is not None and not instance.done():
-                busy[protocol] = instance
-            elif arriving and isinstance(protocol, WebRequest):
-                busy[protocol] = None
-        return busy
-
-    def _instances(self) -> list[asyncio.Future[Any]]:
-        return [
-            instance
-            for details in list(self.connections.values())
-            if (instance := details.get("application_instance")) is not None
-        ]
-
-    def _close_idle_channels(self) -> None:
-        for channel in list(self._channels):
-            if not channel.requests and channel.transport is not None:
-                channel.transport.loseConnection()
 
     async def _shutdown_lifespan(self) -> None:
         self.phase = "shutting down"
@@ -277,11 +209,10 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _close_after_response(request: Any) -> None:
-    """Make a keep-alive connection close once ``request``'s response is sent."""
-    channel = getattr(request, "channel", None)  # Twisted deletes it once the request is done
-    if channel is None:
-        return
-    channel.persistent = False
-    if not request.startedWriting:
-        request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+def _handle(sig: int, handler: Callable[[int, Any], None]) -> Any:
+    """Install ``handler`` for ``sig`` unless ``sig`` is ignored (a background job's SIGINT, a
+    ``nohup``'s SIGHUP stay ignored); return the previous handler."""
+    previous = signal.getsignal(sig)
+    if previous is not signal.SIG_IGN:
+        signal.signal(sig, handler)
+    return previous

@@ -73,11 +73,10 @@ class _Supervisor:
 
     def run(self) -> int:
         # Installed once, before the first child, and never taken back: no moment without them.
-        signals = [signal.SIGTERM, signal.SIGHUP]
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
-            signals.append(signal.SIGINT)
-        for sig in signals:
-            signal.signal(sig, self.on_signal)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            # A background job's SIGINT and a nohup's SIGHUP stay ignored.
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                signal.signal(sig, self.on_signal)
         env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
         args = child_arguments()
         while True:
