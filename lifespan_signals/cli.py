@@ -1,15 +1,27 @@
-"""Command-line helpers for the server commands: seconds as arguments, and a port probe."""
+"""Command-line helpers for the server commands: timeouts in seconds, and a port probe."""
 
 from __future__ import annotations
 
 import errno
 import re
 import socket
+import sys
 import threading
-from argparse import ArgumentTypeError
+from argparse import ArgumentParser, ArgumentTypeError
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
-__all__ = ["join_negative_values", "port_problem", "seconds"]
+__all__ = [
+    "TIMEOUT_OPTIONS",
+    "add_timeout_arguments",
+    "join_negative_values",
+    "parse_negative_values",
+    "port_problem",
+    "seconds",
+]
+
+TIMEOUT_OPTIONS = ("--http-timeout", "--websocket-handshake-timeout", "--graceful-timeout")
+_Parser = TypeVar("_Parser", bound=ArgumentParser)
 
 # runserver's words for the errors of bind().
 _BIND_ERRORS = {
@@ -32,6 +44,41 @@ def seconds(value: str) -> float | None:
     if not number >= 0:  # also rejects nan
         raise ArgumentTypeError(f"should be a number of seconds, 0 or more, not {value!r}")
     return None if number > threading.TIMEOUT_MAX else number
+
+
+def add_timeout_arguments(parser: ArgumentParser) -> None:
+    """The server's timeouts, in seconds (see :func:`seconds`), as options of ``parser``."""
+    parser.add_argument(
+        "--http-timeout",
+        type=seconds,
+        default=None,
+        help="Seconds a request may take before Daphne answers 503 (default, 0 or inf: no limit).",
+    )
+    parser.add_argument(
+        "--websocket-handshake-timeout",
+        type=seconds,
+        default=5.0,
+        help="Seconds a WebSocket handshake may take (default: 5; 0 or inf: no limit).",
+    )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=seconds,
+        default=5.0,
+        help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
+        "get to finish before lifespan shutdown runs (default: 5; inf: no limit).",
+    )
+
+
+def parse_negative_values(parser: _Parser, options: Sequence[str]) -> _Parser:
+    """Make ``parser`` read ``--option -1`` as ``--option=-1``: see :func:`join_negative_values`."""
+    parse_args = parser.parse_args
+
+    def parse(args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        args = sys.argv[1:] if args is None else args
+        return parse_args(join_negative_values(args, options), namespace)
+
+    parser.parse_args = parse  # type: ignore[assignment]
+    return parser
 
 
 def join_negative_values(args: Sequence[str], options: Sequence[str]) -> list[str]:

@@ -19,12 +19,15 @@ from django.utils import autoreload
 
 from lifespan_signals import supervisor
 from lifespan_signals.asgi import LifespanMiddleware, find_application, speaks_lifespan
-from lifespan_signals.cli import join_negative_values, port_problem, seconds
+from lifespan_signals.cli import (
+    TIMEOUT_OPTIONS,
+    add_timeout_arguments,
+    parse_negative_values,
+    port_problem,
+)
 from lifespan_signals.conf import settings as lifespan_settings
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
 from lifespan_signals.reloader import ChildControl
-
-_SECONDS_OPTIONS = ("--http-timeout", "--websocket-handshake-timeout", "--graceful-timeout")
 
 
 class Command(RunserverCommand):
@@ -41,14 +44,7 @@ class Command(RunserverCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parse_args = parser.parse_args
-
-        def parse(args: Any = None, namespace: Any = None) -> Any:
-            args = sys.argv[2:] if args is None else args
-            return parse_args(join_negative_values(args, _SECONDS_OPTIONS), namespace)
-
-        parser.parse_args = parse  # type: ignore[method-assign]
-        return parser
+        return parse_negative_values(parser, TIMEOUT_OPTIONS)
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port.")
@@ -68,26 +64,7 @@ class Command(RunserverCommand):
             help="Accepted for runserver's sake and ignored: Daphne serves every connection "
             "on one event loop.",
         )
-        parser.add_argument(
-            "--http-timeout",
-            type=seconds,
-            default=None,
-            help="Seconds a request may take before Daphne answers 503 (default, 0 or inf: "
-            "no limit).",
-        )
-        parser.add_argument(
-            "--websocket-handshake-timeout",
-            type=seconds,
-            default=5.0,
-            help="Seconds a WebSocket handshake may take (default: 5; 0 or inf: no limit).",
-        )
-        parser.add_argument(
-            "--graceful-timeout",
-            type=seconds,
-            default=5.0,
-            help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
-            "get to finish before lifespan shutdown runs (default: 5; inf: no limit).",
-        )
+        add_timeout_arguments(parser)
         # Always there, so that a script's options still parse while the project is broken
         # (the applications, staticfiles among them, are not loaded then).
         parser.add_argument(
