@@ -52,18 +52,21 @@ def add_timeout_arguments(parser: ArgumentParser) -> None:
         "--http-timeout",
         type=seconds,
         default=None,
+        metavar="SECONDS",
         help="Seconds a request may take before Daphne answers 503 (default, 0 or inf: no limit).",
     )
     parser.add_argument(
         "--websocket-handshake-timeout",
         type=seconds,
         default=5.0,
+        metavar="SECONDS",
         help="Seconds a WebSocket handshake may take (default: 5; 0 or inf: no limit).",
     )
     parser.add_argument(
         "--graceful-timeout",
         type=seconds,
         default=5.0,
+        metavar="SECONDS",
         help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
         "get to finish before lifespan shutdown runs (default: 5; inf: no limit).",
     )

@@ -3,8 +3,8 @@
 The child serves in Django's daemon ``django-main-thread`` while its main thread watches the
 files. A stop (a message from the parent, the end of the parent's pipe when the parent died, or
 SIGTERM sent to the child itself) stops the reloader's loop; ``runasgi`` then stops the server and
-lifespan shutdown runs before the process exits. A second Ctrl+C, passed on by the parent, calls
-``force`` at once.
+lifespan shutdown runs before the process exits. A second Ctrl+C or SIGTERM, passed on by the
+parent, calls ``force`` at once.
 
 The child runs the project's command line through :func:`run_child`, whose ``django.setup()``
 survives an error (in ``apps.py``, or any module it imports) as ``runserver``'s does: the error is
@@ -46,7 +46,7 @@ _SCAN_ATTEMPTS = 10
 
 class ChildControl:
     """In the reloader's child: turn the parent's messages and SIGTERM into a stop of the
-    reloader's loop (``force`` for a second Ctrl+C), and make the reloader survive module churn."""
+    reloader's loop (``force`` for a second stop), and make the reloader survive module churn."""
 
     def __init__(self, force: Callable[[], None]) -> None:
         self.force = force

@@ -12,7 +12,7 @@ Keep-alive HTTP/1.1 connections are drained too: once the stop begins, idle ones
 ones close after their response, and a request that arrives meanwhile on one of them is waited
 for like the others; none starts after the drain.
 
-With ``signal_handlers``, SIGHUP stops the server as SIGTERM does, and a second Ctrl+C (SIGINT)
+With ``signal_handlers``, SIGHUP stops the server as SIGTERM does, and a second Ctrl+C or SIGTERM
 during startup or shutdown exits at once (status 1), saying what it abandons.
 """
 
@@ -123,12 +123,12 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self.force_exit()
 
     def _handle_signals_while_stopping(self) -> None:
-        """A second Ctrl+C forces the exit; a repeated SIGTERM or SIGHUP changes nothing."""
+        """A second Ctrl+C or SIGTERM forces the exit; a repeated SIGHUP changes nothing."""
         _handle(signal.SIGINT, self._force_on_signal)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would
-            # be reported as "ignored due to race condition".
-            _handle(sig, _ignore)
+        _handle(signal.SIGTERM, self._force_on_signal)
+        # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would be
+        # reported as "ignored due to race condition".
+        _handle(signal.SIGHUP, _ignore)
 
     def _explain(self, exc: LifespanFailed) -> None:
         """Log the failure unless the application logged it already (lifespan_signals' do)."""

@@ -5,10 +5,10 @@ Django's ``restart_with_reloader`` runs the child through ``subprocess.run``, wh
 0.25 s after Ctrl+C and at once on SIGTERM, and it installs no handler until the child runs. Here
 the parent handles SIGTERM, SIGHUP and SIGINT for its whole life, from before the first child
 starts, and tells the child over a pipe of its own: ``STOP`` (shut down, then exit), ``FORCE`` (a
-second Ctrl+C: exit now). A message written while the child is still importing waits in the pipe,
-so no stop is lost, and a stop between two children starts no new one. The child ignores SIGINT
-and SIGHUP: the terminal sends them to the whole process group, and the parent already passes
-them on once. When the parent dies, the child reads the end of the pipe and shuts down.
+second Ctrl+C or SIGTERM: exit now). A message written while the child still imports waits in the
+pipe, so no stop is lost, and a stop between two children starts no new one. The child ignores
+SIGINT and SIGHUP: the terminal sends them to the whole process group, and the parent already
+passes them on once. When the parent dies, the child reads the end of the pipe and shuts down.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class _Supervisor:
         if not self.stopping:
             self.stopping = True
             self._tell(STOP)
-        elif signum == signal.SIGINT:  # a second Ctrl+C
+        elif signum != signal.SIGHUP:  # a second Ctrl+C or SIGTERM
             self._tell(FORCE)
 
     def _tell(self, message: bytes) -> None:

@@ -190,15 +190,16 @@ def test_sighup_stops_like_sigterm(events, options):
 # -- Ctrl+C once, and twice -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("how", ["ctrl-c", signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("options", [(), ("--noreload",)], ids=["reload", "noreload"])
-def test_second_ctrl_c_forces_the_exit_and_says_what_it_abandons(events, options):
+def test_second_stop_forces_the_exit_and_says_what_it_abandons(events, options, how):
     env = {"LIFESPAN_TEST_HANG": "shutdown", "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "None"}
     port = free_port()
     with runasgi(port, *options, events=events, **env) as server:
         server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        os.killpg(server.pid, signal.SIGINT)
+        stop(server, how)
         wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the hanging shutdown")
-        os.killpg(server.pid, signal.SIGINT)
+        stop(server, how)
         code = server.wait_exit(TIMEOUT)
         output = server.output()
     assert code == 1, output
