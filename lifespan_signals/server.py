@@ -138,8 +138,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
     @contextlib.contextmanager
     def _stop_on_signals_during_startup(self) -> Iterator[None]:
         """When the server handles signals, a SIGINT, SIGTERM or SIGHUP during startup stops it
-        once startup is over (a second SIGINT exits at once); after startup, until the reactor
-        installs its own handlers for SIGINT and SIGTERM, they (and SIGHUP for good) stop it."""
+        once startup is over (a second Ctrl+C or SIGTERM exits at once). After startup they stop
+        it (the reactor may put its own handlers for SIGINT and SIGTERM in their place)."""
         if not self.signal_handlers:
             yield
             return

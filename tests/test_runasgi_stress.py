@@ -364,6 +364,21 @@ def test_the_drivers_explanation_is_printed_when_startup_fails(events, app, expl
     assert output.index(explanation) < output.index("Lifespan startup failed (see above)")
 
 
+def test_an_application_that_never_replies_is_given_up_on_and_named(events):
+    env = {
+        "LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.silent",
+        "LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "0.2",
+        "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "0.2",
+    }
+    with runasgi(free_port(), "--noreload", events=events, **env) as server:
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    # The backstop: the application's own budgets (0.2 + 0.2 s) and the driver's grace (5 s).
+    assert "Lifespan startup did not finish within 5.4 s." in output
+    assert "Starting ASGI" not in output
+
+
 def test_the_drivers_explanation_is_printed_when_shutdown_fails(events):
     env = {"LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.raises_at_shutdown"}
     with runasgi(free_port(), "--noreload", events=events, **env) as server:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -18,3 +19,8 @@ async def raises_at_shutdown(scope: dict[str, Any], receive: Any, send: Any) -> 
     await send({"type": "lifespan.startup.complete"})
     await receive()
     raise RuntimeError("no shutdown here")
+
+
+async def silent(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await receive()
+    await asyncio.Event().wait()  # never replies
