@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.servers import events_by_pid, free_port, read_events
-from tests.test_runasgi_stress import alive, runasgi
+from tests.test_runasgi_stress import alive, group_members, runasgi
 
 pytestmark = [
     pytest.mark.soak,
@@ -51,12 +51,13 @@ def _one_run(tmp_path, index, rng):
             code = server.wait_exit(30)
         except AssertionError:
             code = None
+        left = group_members(server.pid)  # any process of the command's, lifespan or not
         output = server.output()
     lifespans = events_by_pid(
         [e for e in read_events(events) if e["event"] in ("startup", "shutdown")]
     )
     paired = all(names == ["startup", "shutdown"] for names in lifespans.values())
-    left = [pid for pid in lifespans if alive(pid)]
+    left += [pid for pid in lifespans if alive(pid) and pid not in left]
     clean = code == 0 and paired and not left and "Traceback" not in output
     return clean, f"run {index}: {how} after {delay:.2f} s: exit {code}, {lifespans}, left {left}"
 

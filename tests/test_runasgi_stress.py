@@ -63,6 +63,19 @@ def alive(pid):
         return False
 
 
+def group_members(pgid):
+    """The running processes of process group ``pgid`` (a server's children stay in it)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(group) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
 def assert_paired(events, output):
     """Every process that started up shut down exactly once, with its clients closed."""
     processes = events_by_pid(
@@ -129,8 +142,10 @@ def test_stop_while_the_old_child_shuts_down_for_a_restart_ends_the_command(even
         wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the old child's shutdown")
         stop(server, how)
         code = server.wait_exit(TIMEOUT)
+        left = group_members(server.pid)
         output = server.output()
     assert code == 0, output
+    assert left == [], output  # no new child, nothing of the command's still runs
     assert Counter(kinds(events))["startup"] == 1, output  # no new child started
     assert_paired(events, output)
     assert_quiet(output)
@@ -147,8 +162,10 @@ def test_stop_while_the_new_child_starts_up_ends_the_command(events, watched, ho
         wait_until(lambda: kinds(events).count("hang-start") == 2, TIMEOUT, "the new startup")
         stop(server, how)
         code = server.wait_exit(TIMEOUT)
+        left = group_members(server.pid)
         output = server.output()
     assert code == 0, output
+    assert left == [], output  # no new child, nothing of the command's still runs
     assert Counter(kinds(events))["startup"] == 2, output  # startup finished, then shutdown
     assert_paired(events, output)
     assert_quiet(output)
