@@ -41,7 +41,10 @@ __all__ = ["LifespanServer"]
 
 logger = logging.getLogger("lifespan_signals.server")
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGHUP is POSIX only.
+_STOP_SIGNALS = [
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
 
 
 class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
@@ -126,9 +129,10 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         """A second Ctrl+C or SIGTERM forces the exit; a repeated SIGHUP changes nothing."""
         _handle(signal.SIGINT, self._force_on_signal)
         _handle(signal.SIGTERM, self._force_on_signal)
-        # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would be
-        # reported as "ignored due to race condition".
-        _handle(signal.SIGHUP, _ignore)
+        if hasattr(signal, "SIGHUP"):
+            # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would
+            # be reported as "ignored due to race condition".
+            _handle(signal.SIGHUP, _ignore)
 
     def _explain(self, exc: LifespanFailed) -> None:
         """Log the failure unless the application logged it already (lifespan_signals' do)."""

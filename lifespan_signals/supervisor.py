@@ -48,10 +48,17 @@ def child_arguments() -> list[str]:
     return [*args[:index], "-c", _BOOTSTRAP, *args[index:]]
 
 
+# SIGHUP is POSIX only.
+_STOP_SIGNALS = [
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)
+]
+_PASSED_ON = [sig for sig in _STOP_SIGNALS if sig != signal.SIGTERM]
+
+
 def _child_signals() -> None:
     """In the child, before it runs Python: the parent passes SIGINT and SIGHUP on, once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for sig in _PASSED_ON:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _Supervisor:
@@ -63,7 +70,7 @@ class _Supervisor:
         if not self.stopping:
             self.stopping = True
             self._tell(STOP)
-        elif signum != signal.SIGHUP:  # a second Ctrl+C or SIGTERM
+        elif signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl+C or SIGTERM
             self._tell(FORCE)
 
     def _tell(self, message: bytes) -> None:
@@ -73,7 +80,7 @@ class _Supervisor:
 
     def run(self) -> int:
         # Installed once, before the first child, and never taken back: no moment without them.
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for sig in _STOP_SIGNALS:
             # A background job's SIGINT and a nohup's SIGHUP stay ignored.
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 signal.signal(sig, self.on_signal)
@@ -82,8 +89,10 @@ class _Supervisor:
         while True:
             read_end, self.pipe = os.pipe()
             try:
-                # Asked to stop between two children: start no new one.
-                code = 0 if self.stopping else self._run_child(args, env, read_end)
+                if self.stopping:  # asked between two children: start no new one
+                    os.close(read_end)
+                    return 0
+                code = self._run_child(args, env, read_end)
             finally:
                 pipe, self.pipe = self.pipe, None
                 os.close(pipe)
@@ -100,7 +109,7 @@ class _Supervisor:
                 args,
                 env={**env, PIPE_ENV: str(read_end)},
                 close_fds=False,  # as Django's reloader: the child keeps inherited sockets
-                preexec_fn=_child_signals,
+                preexec_fn=_child_signals if os.name == "posix" else None,
             )
         finally:
             os.close(read_end)
