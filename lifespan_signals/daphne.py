@@ -21,8 +21,8 @@ from daphne.cli import CommandLineInterface
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals.asgi import LifespanWrapper, speaks_lifespan
+from lifespan_signals.cli import seconds
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
-from lifespan_signals.management.commands.runasgi import _seconds
 from lifespan_signals.reporting import LoggedReports
 from lifespan_signals.server import LifespanServer
 
@@ -43,10 +43,11 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
         self.parser.prog = "lifespan-daphne"
         self.parser.add_argument(
             "--graceful-timeout",
-            type=_seconds,
+            type=seconds,
             default=5.0,
+            metavar="SECONDS",
             help="On SIGTERM or SIGINT, seconds in-flight requests and closed WebSockets' "
-            "consumers get to finish before lifespan shutdown runs (default: 5)",
+            "consumers get to finish before lifespan shutdown runs (default: 5; inf: no limit)",
         )
 
     def load_asgi_app(self, asgi_app_path: str) -> Any:
@@ -73,11 +74,12 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
         except LifespanFailed as exc:
             sys.exit(reports.explain("Lifespan startup failed; not serving.", exc.message))
         except SystemExit as exc:
-            # Daphne exits 1 when the server did not start; a stop asked for during lifespan
-            # startup (which shut down without serving) is a clean stop, not a failure.
+            # Daphne exits 1, silently, when the server did not start: say why when an endpoint
+            # could not listen; a stop asked for during lifespan startup is a clean stop.
             server = self.server
-            stopped = server is not None and server.abort_start and server.listen_failure is None
-            if not (exc.code == 1 and stopped):
+            if server is not None and server.listen_failure is not None:
+                sys.exit(f"Error: {server.listen_failure}")
+            if not (exc.code == 1 and server is not None and server.abort_start):
                 raise
 
 

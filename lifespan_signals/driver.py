@@ -40,11 +40,17 @@ def backstop_timeouts(
 
 
 class LifespanFailed(RuntimeError):
-    """The application's lifespan startup or shutdown failed; ``message`` says why."""
+    """The application's lifespan startup or shutdown failed; ``message`` says why.
 
-    def __init__(self, message: str) -> None:
+    ``reported`` is True when the message is the application's own ``lifespan.*.failed`` reply,
+    False when the driver found the failure (the application raised, returned, timed out, or
+    sent something else).
+    """
+
+    def __init__(self, message: str, *, reported: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.reported = reported
 
 
 class LifespanUnsupported(LifespanFailed):
@@ -110,7 +116,7 @@ class LifespanDriver:
             if message["type"] == f"lifespan.{phase}.complete":
                 return
             if message["type"] == f"lifespan.{phase}.failed":
-                raise LifespanFailed(message.get("message", ""))
+                raise LifespanFailed(message.get("message", ""), reported=True)
             raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
         reply.cancel()
         if self._task in done:

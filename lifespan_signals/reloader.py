@@ -1,10 +1,14 @@
-"""Autoreload glue for ``runasgi``: let the old process shut down before the new one starts.
+"""The reloader's child process for ``runasgi`` (the parent: :mod:`lifespan_signals.supervisor`).
 
-Django's reloader runs the server in a child process through ``subprocess.run``, which kills the
-child 0.25 s after Ctrl+C and at once on SIGTERM, and in the child the server thread is a daemon
-that dies with the main thread. So the parent here passes signals on and waits, and the child's
-first signal stops the reloader's loop (after which ``runasgi`` stops the server and runs lifespan
-shutdown) while later signals are ignored.
+The child serves in Django's daemon ``django-main-thread`` while its main thread watches the
+files. A stop (a message from the parent, the end of the parent's pipe when the parent died, or
+SIGTERM sent to the child itself) stops the reloader's loop; ``runasgi`` then stops the server and
+lifespan shutdown runs before the process exits. A second Ctrl+C or SIGTERM, passed on by the
+parent, calls ``force`` at once.
+
+The child runs the project's command line through :func:`run_child`, whose ``django.setup()``
+survives an error (in ``apps.py``, or any module it imports) as ``runserver``'s does: the error is
+raised again in the server thread, printed, and the reloader watches the file that failed.
 
 The child's reloader also survives a module leaving ``sys.modules`` while it scans them: Django
 lists the keys, then looks each up, and a module that fails to import in another thread meanwhile
@@ -14,27 +18,117 @@ startup receiver creates a client) made it raise ``KeyError`` and end the proces
 
 from __future__ import annotations
 
+import logging
 import os
+import runpy
 import signal
-import subprocess
-from collections.abc import Iterator
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import django
+from django.apps import apps
+from django.core.management import get_commands
 from django.utils import autoreload
 
-__all__ = ["exit_once_on_signals", "supervise", "survive_module_churn"]
+from lifespan_signals.supervisor import FORCE, PIPE_ENV, STOP
+
+__all__ = ["ChildControl", "run_child", "survive_module_churn"]
+
+logger = logging.getLogger("lifespan_signals.reloader")
 
 # How many times a scan of the watched files is tried when modules keep leaving sys.modules.
 _SCAN_ATTEMPTS = 10
 
 
-def exit_once_on_signals() -> None:
-    """In the reloader's child: once Django's reloader starts, take over SIGTERM and SIGINT, and
-    let the reloader survive modules leaving ``sys.modules``."""
-    # autoreload_started is sent in the main thread after Django installed its SIGTERM handler,
-    # before the reloader first looks at the files.
-    autoreload.autoreload_started.connect(_take_over, dispatch_uid=__name__)
+class ChildControl:
+    """In the reloader's child: turn the parent's messages and SIGTERM into a stop of the
+    reloader's loop (``force`` for a second stop), and make the reloader survive module churn."""
+
+    def __init__(self, force: Callable[[], None]) -> None:
+        self.force = force
+        self.stop_requested = threading.Event()
+        self._lock = threading.Lock()
+        self._reloader: autoreload.BaseReloader | None = None
+
+    def start(self) -> None:
+        # autoreload_started is sent in the main thread after Django installed its SIGTERM
+        # handler, before the reloader first looks at the files.
+        autoreload.autoreload_started.connect(self._take_over, weak=False, dispatch_uid=__name__)
+        pipe = os.environ.get(PIPE_ENV)
+        if pipe:
+            threading.Thread(
+                target=self._listen, args=(int(pipe),), name="runasgi-parent", daemon=True
+            ).start()
+
+    def request_stop(self) -> None:
+        with self._lock:
+            self.stop_requested.set()
+            reloader = self._reloader
+        if reloader is not None:
+            reloader.stop()  # the main thread leaves the reloader's loop within its tick
+
+    def _take_over(self, sender: autoreload.BaseReloader, **kwargs: Any) -> None:
+        survive_module_churn(sender)
+        # Not Django's handler, which raises SystemExit wherever the main thread is (in a
+        # garbage-collector callback, it is lost); the stop runs in a thread of its own because
+        # a handler must not take locks that the main thread may hold.
+        signal.signal(signal.SIGTERM, lambda signum, frame: self._stop_in_thread())
+        with self._lock:
+            self._reloader = sender
+            stop = self.stop_requested.is_set()
+        if stop:  # asked before the reloader was running
+            sender.stop()
+
+    def _stop_in_thread(self) -> None:
+        threading.Thread(target=self.request_stop, name="runasgi-stop", daemon=True).start()
+
+    def _listen(self, pipe: int) -> None:
+        while True:
+            try:
+                message = os.read(pipe, 1)
+            except OSError:
+                message = b""
+            if message == FORCE:
+                self.force()
+            elif message == STOP:
+                self.request_stop()
+            else:  # the end of the pipe: the parent died without a word
+                logger.warning("runasgi's reloader process is gone; shutting down.")
+                self.request_stop()
+                return
+
+
+def run_child() -> None:
+    """The child's entry point: the project's command line (after ``-c``), with a
+    ``django.setup()`` that survives errors as ``runserver``'s does."""
+    django.setup = _tolerant(django.setup)  # type: ignore[assignment]
+    argv = sys.argv[1:]
+    if argv[0] == "-m":
+        sys.argv = argv[1:]  # run_module sets sys.argv[0] to the module's file
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = argv
+        sys.path[0] = str(Path(argv[0]).resolve().parent)  # as for `python manage.py`
+        runpy.run_path(argv[0], run_name="__main__")
+
+
+def _tolerant(setup: Callable[[bool], None]) -> Callable[[bool], None]:
+    def tolerant_setup(set_prefix: bool = True) -> None:
+        try:
+            autoreload.check_errors(setup)(set_prefix)
+        except Exception:
+            # As Django's ManagementUtility does for runserver: go on with no applications;
+            # runasgi's inner_run raises the error again and the reloader watches its file.
+            apps.all_models = defaultdict(dict)
+            apps.app_configs = {}
+            apps.apps_ready = apps.models_ready = apps.ready = True
+            get_commands()["runasgi"] = "lifespan_signals"  # the applications' commands are gone
+
+    return tolerant_setup
 
 
 def survive_module_churn(reloader: autoreload.BaseReloader) -> None:
@@ -53,43 +147,3 @@ def survive_module_churn(reloader: autoreload.BaseReloader) -> None:
         yield from files
 
     reloader.watched_files = watched_files  # type: ignore[method-assign]  # this instance's
-
-
-def _take_over(sender: autoreload.BaseReloader, **kwargs: Any) -> None:
-    """In the reloader's child: make the reloader survive module churn, and replace Django's
-    SIGTERM handler (and Python's SIGINT one)."""
-    survive_module_churn(sender)
-
-    def stop(signum: int, frame: object) -> None:
-        # Ctrl+C reaches the child twice (from the terminal and from the supervising parent): a
-        # second signal must not cut the shutdown short. And raising here (as Django's handler
-        # does) is lost when the main thread happens to be in a garbage-collector callback: stop
-        # the reloader's loop instead; runasgi's run() then stops the server.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sender.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job stays immune
-        signal.signal(signal.SIGINT, stop)
-
-
-def supervise() -> int:
-    """Django's ``restart_with_reloader``, except that SIGTERM and SIGINT are passed to the child
-    and waited for (``subprocess.run`` kills it after 0.25 s), so its lifespan shutdown runs."""
-    env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
-    args = autoreload.get_child_arguments()
-    while True:
-        child = subprocess.Popen(args, env=env, close_fds=False)
-
-        def forward(signum: int, frame: object, child: subprocess.Popen[bytes] = child) -> None:
-            child.send_signal(signum)
-
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            code = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if code != 3:
-            return code

@@ -7,6 +7,13 @@ scope a shallow copy of the state, and on stop closes the WebSockets (code 1012)
 in-flight HTTP requests and WebSocket consumers finish, bounded by ``graceful_timeout``, before it
 cancels what is left and lifespan shutdown runs. A stop asked for during startup lets startup
 finish, then shuts down without serving.
+
+Keep-alive HTTP/1.1 connections are drained too: once the stop begins, idle ones are closed, busy
+ones close after their response, and a request that arrives meanwhile on one of them is waited
+for like the others; none starts after the drain.
+
+With ``signal_handlers``, SIGHUP stops the server as SIGTERM does, and a second Ctrl+C or SIGTERM
+during startup or shutdown exits at once (status 1), saying what it abandons.
 """
 
 from __future__ import annotations
@@ -14,32 +21,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
+from daphne.http_protocol import WebRequest
 from daphne.server import Server  # installs Twisted's asyncio reactor
-from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 from twisted.internet.error import ReactorNotRunning
 
+from lifespan_signals import drain
+from lifespan_signals.asgi import speaks_lifespan
 from lifespan_signals.driver import LifespanDriver, LifespanFailed
 
 __all__ = ["LifespanServer"]
 
 logger = logging.getLogger("lifespan_signals.server")
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP is POSIX only.
+_STOP_SIGNALS = [
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+]
 
 
 class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
-    """A Daphne ``Server`` that runs the application's lifespan around serving."""
+    """A Daphne ``Server`` that runs the application's lifespan around serving.
+
+    ``graceful_timeout`` (seconds, None for no limit) bounds the drain on stop.
+    """
 
     def __init__(
         self,
         application: Any,
         *,
-        graceful_timeout: float = 5.0,
+        graceful_timeout: float | None = 5.0,
         lifespan_timeouts: tuple[float | None, float | None] = (None, None),
         on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
         **options: Any,
@@ -52,7 +70,10 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self.graceful_timeout = graceful_timeout
         self.on_listening = on_listening
         self.listen_failure: str | None = None
+        self.phase = "starting up"  # then serving, draining, shutting down, done
         self._ports: list[Any] = []
+        self._channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections seen
+        self._refusing = False  # the drain is over: no request starts any more
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -63,14 +84,20 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         """Run lifespan startup (raising :class:`LifespanFailed`), then serve until stopped."""
         asyncio.set_event_loop(self.loop)
         with self._stop_on_signals_during_startup():
-            self.loop.run_until_complete(self.driver.startup())
+            try:
+                self.loop.run_until_complete(self.driver.startup())
+            except LifespanFailed as exc:
+                self._explain(exc)
+                raise
         try:
             if not self.abort_start:  # stopped during startup: shut down without serving
+                self.phase = "serving"
                 super().run()
         finally:
             # Daphne gives up before running the reactor when it cannot listen: no shutdown
             # trigger fired, so shut the lifespan down here.
             self.loop.run_until_complete(self._shutdown_lifespan())
+            self.phase = "done"
 
     def stop(self) -> None:
         """Stop serving; during startup, make :meth:`run` shut down once startup is over."""
@@ -78,32 +105,71 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             super().stop()  # Daphne's: stops the reactor, or sets abort_start before it runs
 
     def stop_from_thread(self) -> None:
-        """:meth:`stop`, asked from another thread than the server's."""
+        """:meth:`stop`, asked from another thread than the server's (or a signal handler)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is done
             self.loop.call_soon_threadsafe(self.stop)
 
+    def force_exit(self) -> NoReturn:
+        """Exit the process now (status 1), saying on stderr what is abandoned."""
+        abandoned = {
+            "starting up": "lifespan startup, and the shutdown after it",
+            "serving": "the in-flight requests and lifespan shutdown",
+            "draining": "the in-flight requests and lifespan shutdown",
+            "shutting down": "lifespan shutdown",
+        }.get(self.phase)
+        if abandoned:
+            sys.stderr.write(f"Forced exit: abandoning {abandoned}.\n")
+            sys.stderr.flush()
+        os._exit(1)
+
+    def _force_on_signal(self, signum: int, frame: object) -> None:
+        self.force_exit()
+
+    def _handle_signals_while_stopping(self) -> None:
+        """A second Ctrl+C or SIGTERM forces the exit; a repeated SIGHUP changes nothing."""
+        _handle(signal.SIGINT, self._force_on_signal)
+        _handle(signal.SIGTERM, self._force_on_signal)
+        if hasattr(signal, "SIGHUP"):
+            # A Python no-op, not SIG_IGN: a signal already pending for a Python handler would
+            # be reported as "ignored due to race condition".
+            _handle(signal.SIGHUP, _ignore)
+
+    def _explain(self, exc: LifespanFailed) -> None:
+        """Log the failure unless the application logged it already (lifespan_signals' do)."""
+        if not (exc.reported and speaks_lifespan(self.application)):
+            logger.error("%s", exc.message)
+
     @contextlib.contextmanager
     def _stop_on_signals_during_startup(self) -> Iterator[None]:
-        """When the server handles signals (Daphne's own handlers come with the reactor), a
-        SIGINT or SIGTERM during startup stops it once startup is over; a second one, at once."""
+        """When the server handles signals, a SIGINT, SIGTERM or SIGHUP during startup stops it
+        once startup is over (a second Ctrl+C or SIGTERM exits at once). After startup they stop
+        it (the reactor may put its own handlers for SIGINT and SIGTERM in their place)."""
         if not self.signal_handlers:
             yield
             return
-        previous: dict[int, Any] = {}
 
         def stop_after_startup(signum: int, frame: object) -> None:
             self.abort_start = True
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self._handle_signals_while_stopping()
 
-        previous.update({sig: signal.signal(sig, stop_after_startup) for sig in _STOP_SIGNALS})
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        for sig in _STOP_SIGNALS:
+            _handle(sig, stop_after_startup)
+        yield
+        if not self.abort_start:
+            for sig in _STOP_SIGNALS:
+                _handle(sig, lambda signum, frame: self.stop_from_thread())
+
+    def protocol_connected(self, protocol: Any) -> None:
+        super().protocol_connected(protocol)
+        if isinstance(protocol, WebRequest):
+            self._channels.add(protocol.channel)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        if isinstance(protocol, WebRequest) and self.phase != "serving":
+            if self._refusing:
+                protocol.basic_error(503, b"Service Unavailable", "The server is stopping.")
+                return None
+            drain.close_after_response(protocol)  # a keep-alive request during the drain
         scope.setdefault("state", self.driver.state.copy())
         return super().create_application(protocol, scope)
 
@@ -114,8 +180,9 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             self.on_listening(self.listening_addresses)
 
     def listen_error(self, failure: Any) -> None:
+        # Daphne's logs it too; the command that runs the server reports listen_failure once.
         self.listen_failure = failure.getErrorMessage()
-        super().listen_error(failure)
+        self.stop()
 
     def kill_all_applications(self) -> defer.Deferred[None]:
         # Daphne's own version cancels every application at once (and trips over a connection
@@ -123,33 +190,33 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         return defer.Deferred.fromFuture(asyncio.ensure_future(self._shutdown()))
 
     async def _shutdown(self) -> None:
-        await asyncio.gather(
-            *(defer.maybeDeferred(port.stopListening).asFuture(self.loop) for port in self._ports)
-        )
-        running = {
-            protocol: instance
-            for protocol, details in self.connections.items()
-            if (instance := details.get("application_instance")) and not instance.done()
-        }
-        sockets = [p for p in running if isinstance(p, WebSocketProtocol)]
-        if in_flight := len(running) - len(sockets):
-            logger.info("Waiting for %d in-flight request(s) to finish.", in_flight)
-        for protocol in sockets:
-            # As uvicorn does: close code 1012 (service restart). When the client answers, Daphne
-            # sends the application websocket.disconnect, so consumers end as on any close.
-            if protocol.state == protocol.STATE_OPEN:
-                protocol.sendCloseFrame(code=1012)
-        if running:
-            await asyncio.wait(running.values(), timeout=self.graceful_timeout)
-        rest = [instance for instance in running.values() if not instance.done()]
-        for instance in rest:  # past the graceful timeout
-            instance.cancel()
-        if rest:
-            await asyncio.wait(rest, timeout=self.application_close_timeout)
+        self.phase = "draining"
+        if self.signal_handlers:
+            self._handle_signals_while_stopping()
+        try:
+            await drain.finish_requests(self)
+            self._refusing = True
+            await drain.cancel_the_rest(self)
+        except Exception:  # a bug of ours or Daphne's must not cost the lifespan its shutdown
+            logger.exception("Draining the connections failed; lifespan shutdown runs anyway.")
         await self._shutdown_lifespan()
 
     async def _shutdown_lifespan(self) -> None:
+        self.phase = "shutting down"
         try:
             await self.driver.shutdown()  # does nothing the second time
-        except LifespanFailed:
-            logger.warning("Lifespan shutdown reported a failure (its report is above).")
+        except LifespanFailed as exc:
+            self._explain(exc)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
+def _handle(sig: int, handler: Callable[[int, Any], None]) -> Any:
+    """Install ``handler`` for ``sig`` unless ``sig`` is ignored (a background job's SIGINT, a
+    ``nohup``'s SIGHUP stay ignored); return the previous handler."""
+    previous = signal.getsignal(sig)
+    if previous is not signal.SIG_IGN:
+        signal.signal(sig, handler)
+    return previous

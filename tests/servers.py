@@ -132,6 +132,9 @@ class ServerProcess:
                     stdout=out,
                     stderr=err,
                     start_new_session=True,  # own process group: kill() reaches the workers too
+                    # `make test &` and some CI runners start with SIGINT ignored, which every
+                    # child would inherit: a server that ignores Ctrl+C cannot be tested on it.
+                    preexec_fn=_default_sigint,
                 )
         except BaseException:
             self.kill()
@@ -181,13 +184,17 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             raise self._error(f"still running after {timeout} s") from None
 
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the main process (not the group), if it still runs."""
+        if self._popen.poll() is None:
+            self._popen.send_signal(sig)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Send ``sig`` to the main process (not the group) and wait for it to exit.
 
         Returns the exit code as ``Popen.returncode`` gives it: negative for death by signal.
         """
-        if self._popen.poll() is None:
-            self._popen.send_signal(sig)
+        self.send_signal(sig)
         return self.wait_exit(timeout)
 
     def kill(self) -> None:
@@ -235,6 +242,10 @@ class ServerProcess:
             f"Server {' '.join(self.args)!r} {problem}.\n"
             f"{_tail('stderr', self.stderr(), 60)}\n{_tail('stdout', self.stdout(), 20)}"
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _tail(name: str, text: str, count: int) -> str:

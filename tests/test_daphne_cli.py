@@ -286,7 +286,7 @@ def test_a_port_in_use_exits_1_after_shutting_the_lifespan_down(events):
             code = server.wait_exit(TIMEOUT)
             output = server.output()
     assert code == 1, output
-    assert "Listen failure" in output
+    assert f"Error: Couldn't listen on 127.0.0.1:{port}: " in output
     assert "Address already in use" in output
     assert kinds(events) == ["startup", "shutdown"]
     assert read_events(events)[1]["clients"] == CLOSED

@@ -252,19 +252,35 @@ def test_plain_application_is_wrapped(capsys):
     assert isinstance(app, LifespanWrapper)
 
 
-def test_port_in_use_is_an_error_and_nothing_leaks(events):
+@pytest.mark.parametrize("reload", [False, True], ids=["noreload", "reload"])
+def test_port_in_use_is_refused_before_startup_in_runservers_words(events, reload):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with runasgi(port, "--noreload", events=events) as server:
+        options = [] if reload else ["--noreload"]
+        with runasgi(port, *options, events=events) as server:
             code = server.wait_exit(TIMEOUT)
             output = server.output()
     assert code == 1, output
-    assert f"Error: Couldn't listen on 127.0.0.1:{port}" in output
-    assert "Address already in use" in output
-    assert kinds(read_events(events)) == ["startup", "shutdown"]
-    assert read_events(events)[1]["clients"] == CLOSED
+    assert server.stderr().splitlines() == ["Error: That port is already in use."], output
+    assert read_events(events) == []  # no receiver ran: nothing was opened for nothing
+
+
+@pytest.mark.parametrize("port", ["65536", "99999"])
+def test_port_out_of_range_is_refused_before_startup(events, port):
+    command = [sys.executable, "manage.py", "runasgi", "--noreload", f"127.0.0.1:{port}"]
+    server = ServerProcess(
+        command, settings="tests.serverapp.settings", env={"LIFESPAN_TEST_EVENTS": str(events)}
+    )
+    with server:
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    assert server.stderr().splitlines() == [
+        f"Error: Port {port} is out of range: use a port from 0 to 65535."
+    ], output
+    assert read_events(events) == []
 
 
 def _get_in_thread(url):

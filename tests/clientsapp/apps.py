@@ -27,7 +27,7 @@ def is_closed(client: Any) -> bool:
 class StepRecorder(logging.Handler):
     def emit(self, log: logging.LogRecord) -> None:
         step = log.lifespan_step  # type: ignore[attr-defined]
-        if step["kind"] != "client":  # receivers and resources log their steps here too
+        if step["kind"] != "client":  # receivers and resources have step records too
             return
         name = step["name"]
         closed = is_closed(seen[name]) if name in seen else None

@@ -1,9 +1,10 @@
 """The server-test project plus ``tests.faultapp``: receivers that hang or fail, set by env.
 
 The lifespan timeouts come from the environment when it has them
-(``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``); a value that is not
-a number is passed on as the string it is, so that an invalid setting can be tried under a real
-server.
+(``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``); ``None`` is None,
+and a value that is not a number is passed on as the string it is, so that an invalid setting can
+be tried under a real server. ``LIFESPAN_TEST_ASGI_APPLICATION`` replaces the application, and
+``LIFESPAN_TEST_EXTRA_APP`` adds an application to ``INSTALLED_APPS``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from tests.serverapp.settings import *  # noqa: F403
 from tests.serverapp.settings import INSTALLED_APPS
 
 
-def _from_env(value: str) -> float | str:
+def _from_env(value: str) -> float | str | None:
+    if value == "None":
+        return None
     try:
         return float(value)
     except ValueError:
@@ -22,7 +25,11 @@ def _from_env(value: str) -> float | str:
 
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.faultapp"]
-ASGI_APPLICATION = "tests.serverapp.asgi.application"
+ASGI_APPLICATION = os.environ.get(
+    "LIFESPAN_TEST_ASGI_APPLICATION", "tests.serverapp.asgi.application"
+)
+if "LIFESPAN_TEST_EXTRA_APP" in os.environ:
+    INSTALLED_APPS.append(os.environ["LIFESPAN_TEST_EXTRA_APP"])
 if "LIFESPAN_SIGNALS_STARTUP_TIMEOUT" in os.environ:
     LIFESPAN_SIGNALS_STARTUP_TIMEOUT = _from_env(os.environ["LIFESPAN_SIGNALS_STARTUP_TIMEOUT"])
 if "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT" in os.environ:

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
-from argparse import ArgumentParser, ArgumentTypeError
+from argparse import ArgumentParser
 from datetime import datetime
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
 
-from lifespan_signals import reloader
+from lifespan_signals import supervisor
 from lifespan_signals.asgi import LifespanWrapper, find_application, speaks_lifespan
+from lifespan_signals.cli import (
+    TIMEOUT_OPTIONS,
+    add_timeout_arguments,
+    parse_negative_values,
+    port_problem,
+)
 from lifespan_signals.conf import settings as lifespan_settings
 from lifespan_signals.driver import LifespanFailed, backstop_timeouts
+from lifespan_signals.reloader import ChildControl
 
 
 class Command(RunserverCommand):
@@ -35,7 +41,10 @@ class Command(RunserverCommand):
     port: str
     _raw_ipv6: bool
     _server: Any = None
-    _stopped: threading.Event
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        return parse_negative_values(parser, TIMEOUT_OPTIONS)
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("addrport", nargs="?", help="Optional port number, or ipaddr:port.")
@@ -49,53 +58,45 @@ class Command(RunserverCommand):
             help="Do NOT use the auto-reloader.",
         )
         parser.add_argument(
-            "--http-timeout",
-            type=int,
-            default=None,
-            help="Seconds a request may take before Daphne answers 503 (default: no limit).",
+            "--nothreading",
+            action="store_false",
+            dest="use_threading",
+            help="Accepted for runserver's sake and ignored: Daphne serves every connection "
+            "on one event loop.",
+        )
+        add_timeout_arguments(parser)
+        # Always there, so that a script's options still parse while the project is broken
+        # (the applications, staticfiles among them, are not loaded then).
+        parser.add_argument(
+            "--nostatic",
+            action="store_false",
+            dest="use_static_handler",
+            help="Do NOT serve static files at STATIC_URL (with django.contrib.staticfiles).",
         )
         parser.add_argument(
-            "--websocket-handshake-timeout",
-            type=int,
-            default=5,
-            help="Seconds a WebSocket handshake may take (default: 5).",
+            "--insecure",
+            action="store_true",
+            dest="insecure_serving",
+            help="Serve static files even if DEBUG is False (with django.contrib.staticfiles).",
         )
-        parser.add_argument(
-            "--graceful-timeout",
-            type=_seconds,
-            default=5.0,
-            help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
-            "get to finish before lifespan shutdown runs (default: 5).",
-        )
-        if apps.is_installed("django.contrib.staticfiles"):
-            parser.add_argument(
-                "--nostatic",
-                action="store_false",
-                dest="use_static_handler",
-                help="Do NOT serve static files at STATIC_URL.",
-            )
-            parser.add_argument(
-                "--insecure",
-                action="store_true",
-                dest="insecure_serving",
-                help="Serve static files even if DEBUG is False.",
-            )
 
     def run(self, **options: Any) -> None:
+        self._lock = threading.Lock()
+        self._stopping = False  # no server starts any more
         self._stopped = threading.Event()
         if not options["use_reloader"]:
             self.inner_run(None, **options)
         elif os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true":
             # The reloader's child: the server runs in a daemon thread that dies with the main
-            # thread. Whatever ends the main thread (a code change, SIGTERM, Ctrl+C), stop the
-            # server first, so lifespan shutdown runs before this process exits.
-            reloader.exit_once_on_signals()
+            # thread. Whatever ends the main thread (a code change, a stop), stop the server
+            # first, so lifespan shutdown runs before this process exits.
+            ChildControl(force=self._force_exit).start()
             try:
                 autoreload.run_with_reloader(self.inner_run, **options)
             finally:
                 self._stop_server()
         else:
-            sys.exit(reloader.supervise())
+            sys.exit(supervisor.supervise())
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
@@ -117,13 +118,17 @@ class Command(RunserverCommand):
             )
         except ImproperlyConfigured as exc:  # reached with --skip-checks
             raise CommandError(str(exc)) from exc
+        # Before startup: receivers must not open clients for a server that cannot listen.
+        problem = port_problem(self.addr, int(self.port), ipv6=options["use_ipv6"])
+        if problem:
+            self._exit_with_error(problem)
         server = LifespanServer(
             self.get_application(options),
             endpoints=[self._endpoint()],
             signal_handlers=not options["use_reloader"],
             action_logger=self.log_action,
             http_timeout=options["http_timeout"],
-            websocket_handshake_timeout=options["websocket_handshake_timeout"],
+            websocket_handshake_timeout=options["websocket_handshake_timeout"] or 0,
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
             graceful_timeout=options["graceful_timeout"],
             lifespan_timeouts=timeouts,
@@ -132,7 +137,10 @@ class Command(RunserverCommand):
         self._run_server(server, options["use_reloader"])
 
     def _run_server(self, server: Any, use_reloader: bool) -> None:
-        self._server = server
+        with self._lock:
+            if self._stopping:  # stopped before it started: nothing to shut down
+                return
+            self._server = server
         try:
             server.run()
         except LifespanFailed as exc:
@@ -144,29 +152,31 @@ class Command(RunserverCommand):
             )
             return
         finally:
-            self._server = None
             self._stopped.set()
-        if server.listen_failure:
-            self.stderr.write(f"Error: {server.listen_failure}")
-            os._exit(1)  # as runserver does: sys.exit() would only end this thread
+        if server.listen_failure:  # taken since port_problem() looked
+            self._exit_with_error(server.listen_failure)
+
+    def _exit_with_error(self, problem: str) -> None:
+        self.stderr.write(f"Error: {problem}")
+        self.stderr.flush()
+        self.stdout.flush()
+        os._exit(1)  # as runserver does: sys.exit() would only end this thread
 
     def _stop_server(self) -> None:
-        server = self._server
+        with self._lock:
+            self._stopping = True
+            server = self._server
         if server is None:
             return
-        # We are shutting down already: a second Ctrl+C or SIGTERM must not cut that short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        server.stop_from_thread()
-        driver = server.driver  # startup may still be running: it finishes, then shutdown runs
-        timeout = sum(
-            (
-                driver.startup_timeout or 60.0,
-                server.graceful_timeout,
-                driver.shutdown_timeout or 60.0,
-            )
-        )
-        self._stopped.wait(timeout)
+        server.stop_from_thread()  # during startup: startup finishes, then shutdown runs
+        # No time limit: a second Ctrl+C (_force_exit) ends a shutdown that hangs.
+        self._stopped.wait()
+
+    def _force_exit(self) -> None:
+        server = self._server
+        if server is not None:
+            server.force_exit()
+        os._exit(1)
 
     def get_application(self, options: dict[str, Any]) -> Any:
         found = find_application()
@@ -183,8 +193,8 @@ class Command(RunserverCommand):
                 "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run."
             )
             application = LifespanWrapper(application)
-        use_static = options.get(
-            "use_static_handler", apps.is_installed("django.contrib.staticfiles")
+        use_static = options.get("use_static_handler", True) and apps.is_installed(
+            "django.contrib.staticfiles"
         )
         if use_static and (settings.DEBUG or options.get("insecure_serving")):
             from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -218,16 +228,6 @@ class Command(RunserverCommand):
         from daphne.management.commands.runserver import Command as DaphneRunserver
 
         DaphneRunserver.log_action(self, protocol, action, details)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:  # also rejects nan
-        raise ArgumentTypeError(f"should be a number of seconds, 0 or more, not {value!r}")
-    return seconds
 
 
 def _log_lifespan_to_console() -> None:

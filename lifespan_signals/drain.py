@@ -1,0 +1,100 @@
+"""Draining a Daphne server's connections when it stops, keep-alive connections included.
+
+Daphne tracks one "protocol" per HTTP request (a ``WebRequest``, whose ``channel`` is the TCP
+connection) and one per WebSocket, each with its application instance once the request has
+arrived. A keep-alive HTTP/1.1 connection may start a new request at any time, so one look at the
+running instances is not enough: the drain closes the idle keep-alive connections, makes busy ones
+close after their response, and looks again until nothing runs or the graceful timeout is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+from daphne.http_protocol import WebRequest
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer
+
+__all__ = ["cancel_the_rest", "close_after_response", "finish_requests"]
+
+logger = logging.getLogger("lifespan_signals.server")
+
+# How often the drain looks again for requests that keep-alive connections started meanwhile.
+_POLL = 0.05
+
+
+async def finish_requests(server: Any) -> None:
+    """Stop listening, close the WebSockets (code 1012) and keep-alive connections, and wait for
+    the requests and consumers, for ``server.graceful_timeout`` seconds at most (None: no limit)."""
+    await asyncio.gather(
+        *(defer.maybeDeferred(port.stopListening).asFuture(server.loop) for port in server._ports)
+    )
+    for protocol in list(server.connections):
+        if isinstance(protocol, WebRequest):
+            close_after_response(protocol)
+        # As uvicorn does: close code 1012 (service restart). When the client answers, Daphne
+        # sends the application websocket.disconnect, so consumers end as on any close.
+        elif isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+            protocol.sendCloseFrame(code=1012)
+    if in_flight := sum(isinstance(protocol, WebRequest) for protocol in _busy(server)):
+        logger.info("Waiting for %d in-flight request(s) to finish.", in_flight)
+    budget = math.inf if server.graceful_timeout is None else server.graceful_timeout
+    deadline = server.loop.time() + budget
+    while busy := _busy(server):
+        _close_idle_connections(server)
+        wait = min(_POLL, deadline - server.loop.time())
+        if wait <= 0:
+            return
+        running = [instance for instance in busy.values() if instance is not None]
+        if running:
+            await asyncio.wait(running, timeout=wait)
+        else:  # a request still arriving: it gets its instance in a moment
+            await asyncio.sleep(wait)
+    _close_idle_connections(server)
+
+
+async def cancel_the_rest(server: Any) -> None:
+    """Cancel the application instances still running past the graceful timeout."""
+    rest = [
+        instance
+        for details in list(server.connections.values())
+        if (instance := details.get("application_instance")) is not None and not instance.done()
+    ]
+    for instance in rest:
+        instance.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=server.application_close_timeout)
+
+
+def close_after_response(request: Any) -> None:
+    """Make a keep-alive connection close once ``request``'s response is sent."""
+    channel = getattr(request, "channel", None)  # Twisted deletes it once the request is done
+    if channel is None:
+        return
+    channel.persistent = False
+    if not request.startedWriting:
+        request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+
+
+def _busy(server: Any) -> dict[Any, asyncio.Future[Any] | None]:
+    """The running application instances, and (with None) the HTTP requests that are arriving
+    and have none yet."""
+    busy: dict[Any, asyncio.Future[Any] | None] = {}
+    for protocol, details in list(server.connections.items()):
+        instance = details.get("application_instance")
+        # A request that arrives has no instance yet; basic_error() disconnects it.
+        arriving = instance is None and "disconnected" not in details
+        if instance is not None and not instance.done():
+            busy[protocol] = instance
+        elif arriving and isinstance(protocol, WebRequest):
+            busy[protocol] = None
+    return busy
+
+
+def _close_idle_connections(server: Any) -> None:
+    for channel in list(server._channels):
+        if not channel.requests and channel.transport is not None:
+            channel.transport.loseConnection()
