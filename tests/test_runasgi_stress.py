@@ -304,6 +304,7 @@ def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(ev
         _write(package / "apps.py", BROKEN_APP)
         wait_until(lambda: "SyntaxError" in server.stderr(), TIMEOUT, "the error")
         assert kinds(events) == ["startup", "shutdown"]
+
         # Fixed: written again until the reloader, which may not have looked yet, notices (a new
         # child starts: its system checks begin); then that child serves.
         def children():
