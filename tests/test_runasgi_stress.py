@@ -304,13 +304,20 @@ def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(ev
         _write(package / "apps.py", BROKEN_APP)
         wait_until(lambda: "SyntaxError" in server.stderr(), TIMEOUT, "the error")
         assert kinds(events) == ["startup", "shutdown"]
-        # Fixed: written again until the reloader, which may not have looked yet, notices.
+
+        # Fixed: written again until the reloader, which may not have looked yet, notices (a new
+        # child starts: its system checks begin); then that child serves.
+        def children():
+            return server.stdout().count("Performing system checks")
+
+        before = children()
         deadline = time.monotonic() + TIMEOUT
-        while not _serves(port):
+        while children() == before:
             assert server.returncode is None, server.output()  # it keeps watching
             assert time.monotonic() < deadline, server.output()
             _write(package / "apps.py", GOOD_APP)
-            wait_until_or(lambda: _serves(port), 1.5)
+            wait_until_or(lambda: children() > before, 1.5)
+        wait_until(lambda: _serves(port), TIMEOUT, "the fixed project served")
         code = server.stop(signal.SIGTERM, TIMEOUT)
         output = server.output()
     assert code == 0, output
@@ -323,7 +330,8 @@ def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(ev
 
 @pytest.mark.parametrize("value", ["inf", "1e12"])
 def test_huge_timeouts_mean_no_limit_not_a_crash(events, value):
-    env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": value, "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": value}
+    # Settings spell "no limit" None (checks E001/E002 refuse inf): huge finite values here.
+    env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "1e12", "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "1e12"}
     port = free_port()
     with runasgi(port, "--graceful-timeout", value, events=events, **env) as server:
         server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
