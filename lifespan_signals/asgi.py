@@ -103,8 +103,15 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
             await super().__call__(scope, receive, send)
         elif scope["type"] == "lifespan":
             threads.open()
+
+            async def send_after_closing(message: dict[str, Any]) -> None:
+                # Stop the kept threads before the server hears that shutdown is over.
+                if message["type"].startswith("lifespan.shutdown."):
+                    threads.close()
+                await send(message)
+
             try:
-                await super().__call__(scope, receive, send)
+                await super().__call__(scope, receive, send_after_closing)
             finally:
                 threads.close()
         else:

@@ -1,8 +1,7 @@
-"""Record, for each request, the thread objects its sync code ran in; at exit, what still runs."""
+"""A sync request_started receiver that notes its thread; events for the tests."""
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import threading
@@ -17,16 +16,11 @@ def started(*, scope: dict[str, Any] | None = None, **kwargs: Any) -> None:
         scope["started_in"] = threading.current_thread()
 
 
-def report_request_threads_at_exit() -> None:
-    """Write to ``LIFESPAN_TEST_EVENTS`` the request threads still alive at exit (after a grace)."""
+def record(event: str, **data: Any) -> None:
     path = os.environ.get("LIFESPAN_TEST_EVENTS")
-    alive = [t for t in threading.enumerate() if t.name.startswith("lifespan-signals-request")]
-    for thread in alive:
-        thread.join(5.0)
     if path:
-        names = [thread.name for thread in alive if thread.is_alive()]
         with open(path, "a") as file:
-            file.write(json.dumps({"event": "exit", "pid": os.getpid(), "alive": names}) + "\n")
+            file.write(json.dumps({"event": event, "pid": os.getpid(), **data}) + "\n")
 
 
 class ThreadAppConfig(AppConfig):
@@ -34,4 +28,3 @@ class ThreadAppConfig(AppConfig):
 
     def ready(self) -> None:
         request_started.connect(started, dispatch_uid="tests.threadapp.started")
-        atexit.register(report_request_threads_at_exit)

@@ -75,7 +75,8 @@ def sync_view(request: HttpRequest) -> JsonResponse:
     time.sleep(float(request.GET.get("sleep", "0")))  # holds the thread: requests overlap
     async_to_sync(_hop)(request)  # a thread-sensitive call from inside the request's thread
     _same_thread(request, "the view, after the sleep")
-    return JsonResponse({"thread": _tag(threading.current_thread()), "pid": os.getpid()})
+    thread = _tag(threading.current_thread())
+    return JsonResponse({"thread": thread, "pid": os.getpid(), "violations": list(violations)})
 
 
 def db_view(request: HttpRequest) -> JsonResponse:
