@@ -89,18 +89,22 @@ class RequestThread(Executor):
     def _work(self) -> None:
         while (call := self._calls.get()) is not None:
             future, fn, args, kwargs = call
-            del call  # hold no reference to the result's arguments between calls
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:  # the caller gets it, as from ThreadPoolExecutor
-                    future.set_exception(exc)
-                    del exc
-                else:
-                    future.set_result(result)
-                    del result
+            del call  # hold no reference to the call's arguments between calls
+            if not future.set_running_or_notify_cancel():
+                self._finished += 1
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # the caller gets it, as from ThreadPoolExecutor
+                # Finished before the caller hears of it: it may hand the thread on at once.
+                self._finished += 1
+                future.set_exception(exc)
+                del exc
+            else:
+                self._finished += 1
+                future.set_result(result)
+                del result
             del future, fn, args, kwargs
-            self._finished += 1
 
 
 class RequestThreads:

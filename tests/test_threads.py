@@ -150,6 +150,17 @@ def test_a_request_thread_runs_calls_in_order_in_one_daemon_thread():
         thread.submit(print)
 
 
+@pytest.mark.parametrize("call", [int, exit], ids=["returns", "raises"])
+def test_a_thread_is_idle_by_the_time_its_caller_hears_of_the_result(call):
+    # The event loop hands the thread to the next request as soon as the call's future is done.
+    thread = RequestThread()
+    seen = []
+    future = thread.submit(call)
+    future.add_done_callback(lambda _: seen.append(thread.idle))  # runs as the result is set
+    thread.shutdown()
+    assert seen == [True]
+
+
 def test_a_busy_thread_is_not_kept_and_the_pool_keeps_at_most_its_size():
     pool = RequestThreads(2)
     first, second, third = (pool.acquire() for _ in range(3))
@@ -211,7 +222,7 @@ class HandlerTests(SimpleTestCase):
         app = get_asgi_application()
         lifespan = Lifespan(app, {})
         self.assertEqual((await lifespan.startup())["type"], "lifespan.startup.complete")
-        tags = [(await get(app))[1][b"X-Thread"] for _ in range(5)]
+        tags = [(await get(app))[1][b"X-Thread"] for _ in range(50)]
         self.assertEqual(len(set(tags)), 1, tags)
         (kept,) = app.request_threads._idle
         self.assertEqual((await lifespan.shutdown())["type"], "lifespan.shutdown.complete")
