@@ -33,6 +33,12 @@ typecheck: $(STAMP)
 postgres:
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq postgresql; }
 
+# Django's own ASGI handler tests (tests/asgi of the installed release's sdist, fetched with pip
+# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on.
+django-asgi-suite: $(STAMP)
+	$(BIN)/python -m tests.django_asgi_suite
+	$(BIN)/python -m tests.django_asgi_suite --threads 4
+
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses.
 pytest: $(STAMP) postgres
 	rm -f .coverage .coverage.*

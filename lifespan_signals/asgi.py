@@ -91,6 +91,9 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
     kept from an earlier request (up to N kept) instead of a new one.
     """
 
+    # None (Django's new thread per request) also for subclasses that skip __init__.
+    request_threads: RequestThreads | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.request_threads = _request_threads()
