@@ -102,8 +102,8 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         threads = self.request_threads
-        if threads is None:
-            await super().__call__(scope, receive, send)
+        if threads is None or scope["type"] not in ("http", "lifespan"):
+            await super().__call__(scope, receive, send)  # Django's way; it refuses websockets
         elif scope["type"] == "lifespan":
             threads.open()
 

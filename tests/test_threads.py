@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
 
@@ -12,8 +15,6 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext
 from asgiref.testing import ApplicationCommunicator
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
-from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals import threads as threads_module
@@ -21,6 +22,7 @@ from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
 from lifespan_signals.checks import check_request_threads
 from lifespan_signals.conf import settings as conf
 from lifespan_signals.threads import RequestThread, RequestThreads
+from tests.servers import REPO_ROOT
 from tests.utils import Lifespan
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
@@ -94,11 +96,13 @@ def test_unset_is_none_and_django_s_behaviour():
 
 
 def test_manage_py_check_fails_on_a_bad_value():
-    with (
-        override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=0),
-        pytest.raises(SystemCheckError, match=r"lifespan_signals\.E030"),
-    ):
-        call_command("check")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.threadapp.settings"}
+    env["LIFESPAN_TEST_REQUEST_THREADS"] = "0"
+    command = [sys.executable, "manage.py", "check"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1, result
+    assert "?: (lifespan_signals.E030) LIFESPAN_SIGNALS_REQUEST_THREADS should be" in result.stderr
+    assert "not 0." in result.stderr
 
 
 def test_untested_django_or_asgiref_is_warned_about(monkeypatch):
@@ -258,3 +262,11 @@ class HandlerTests(SimpleTestCase):
         self.assertEqual(app.request_threads._idle, [])
         await asyncio.to_thread(worker.join, 5)
         self.assertFalse(worker.is_alive())
+
+    async def test_a_websocket_scope_is_refused_as_django_does_without_a_thread(self):
+        app = get_asgi_application()
+        before = set(request_threads())
+        communicator = ApplicationCommunicator(app, {"type": "websocket", "path": "/"})
+        with self.assertRaisesRegex(ValueError, "Django can only handle ASGI/HTTP connections"):
+            await communicator.wait(5)
+        self.assertEqual(set(request_threads()) - before, set())
