@@ -21,6 +21,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p3_lifespan_vs_global": (">=", 0.98),
     "p6_clients_vs_state_key": (">=", 0.99),
     "p6_clients_vs_global": (">=", 0.99),
+    "p7_request_threads_vs_django": (">=", 1.5),
+    "p8_aiohttp_shared_vs_per_request_threads": (">=", 1.4),
+    "p8_httpx_shared_vs_per_request_threads": (">=", 8.0),
     "p4_startup_ms_100_receivers": ("<=", 60.0),
     "p5_sigterm_exit_ms": ("<=", 1000.0),
 }
