@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck docs pytest matrix bench clean
+.PHONY: install run test lint typecheck docs pytest postgres django-asgi-suite matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# PostgreSQL's server programs, for tests/test_threads_postgres.py (it starts a private cluster).
+postgres:
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq postgresql; }
+
+# Django's own ASGI handler tests (tests/asgi of the installed release's sdist, fetched with pip
+# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on.
+django-asgi-suite: $(STAMP)
+	$(BIN)/python -m tests.django_asgi_suite
+	$(BIN)/python -m tests.django_asgi_suite --threads 4
+
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses.
-pytest: $(STAMP)
+pytest: $(STAMP) postgres
 	rm -f .coverage .coverage.*
 	PYTHONDEVMODE=1 $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet

@@ -35,3 +35,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"lifespan_signals": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Request threads (p7, p8): BENCH_REQUEST_THREADS=32 keeps one per wrk connection.
+_threads = os.environ.get("BENCH_REQUEST_THREADS")
+LIFESPAN_SIGNALS_REQUEST_THREADS = int(_threads) if _threads else None

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from typing import Any
 
 import django
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.utils.module_loading import import_string
 
+from lifespan_signals import conf
 from lifespan_signals.lifespan import serve_lifespan
+from lifespan_signals.threads import RequestThreads, supported
 
 __all__ = [
     "LifespanASGIHandler",
@@ -81,7 +85,47 @@ class _Wrapper:
 
 
 class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
-    """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's."""
+    """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's.
+
+    With ``LIFESPAN_SIGNALS_REQUEST_THREADS = N``, each request runs its sync code in a thread
+    kept from an earlier request (up to N kept) instead of a new one.
+    """
+
+    # None (Django's new thread per request) also for subclasses that skip __init__.
+    request_threads: RequestThreads | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_threads = _request_threads()
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        threads = self.request_threads
+        if threads is None or scope["type"] not in ("http", "lifespan"):
+            await super().__call__(scope, receive, send)  # Django's way; it refuses websockets
+        elif scope["type"] == "lifespan":
+            threads.open()
+
+            async def send_after_closing(message: dict[str, Any]) -> None:
+                # Stop the kept threads before the server hears that shutdown is over.
+                if message["type"].startswith("lifespan.shutdown."):
+                    threads.close()
+                await send(message)
+
+            try:
+                await super().__call__(scope, receive, send_after_closing)
+            finally:
+                threads.close()
+        else:
+            thread = threads.acquire()
+            try:
+                async with threads.context(thread):
+                    await super().__call__(scope, receive, send)
+            except BaseException:
+                threads.release(thread, reuse=False)
+                raise
+            threads.release(thread)
 
 
 class LifespanWrapper(_LifespanSupport, _Wrapper):
@@ -96,6 +140,19 @@ class LifespanWrapper(_LifespanSupport, _Wrapper):
     def _inner_app(self) -> ASGIApp | None:
         # Ours inside ours would send the signals twice.
         return None if isinstance(self.app, _LifespanSupport) else self.app
+
+
+def _request_threads() -> RequestThreads | None:
+    size = conf.settings.REQUEST_THREADS
+    if size is None:
+        return None
+    if not supported():
+        raise ImproperlyConfigured(
+            "LIFESPAN_SIGNALS_REQUEST_THREADS needs an asgiref whose ThreadSensitiveContext takes "
+            f"an executor, but asgiref {importlib.metadata.version('asgiref')} does not. "
+            "Upgrade asgiref, or set LIFESPAN_SIGNALS_REQUEST_THREADS = None."
+        )
+    return RequestThreads(size)
 
 
 def get_asgi_application() -> LifespanASGIHandler:

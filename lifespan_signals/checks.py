@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -11,9 +12,15 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.wsgi import WSGIHandler
 
-from lifespan_signals.conf import timeout_problem
+from lifespan_signals.conf import REQUEST_THREADS_HINT, request_threads_problem, timeout_problem
 
-__all__ = ["check_asgi_application", "check_clients", "check_middleware", "check_settings"]
+__all__ = [
+    "check_asgi_application",
+    "check_clients",
+    "check_middleware",
+    "check_request_threads",
+    "check_settings",
+]
 
 _MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
 _FIX = (
@@ -161,3 +168,40 @@ def _looks_wsgi(app: object) -> bool:
     if not inspect.isfunction(app) or inspect.iscoroutinefunction(app):
         return False
     return len(inspect.signature(app).parameters) == 2
+
+
+def check_request_threads(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``LIFESPAN_SIGNALS_REQUEST_THREADS``: its value, and the asgiref and Django it relies on."""
+    from lifespan_signals.threads import TESTED_WITH, supported, untested_versions
+
+    value = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    if problem := request_threads_problem(value):
+        return [Error(problem, hint=REQUEST_THREADS_HINT, id="lifespan_signals.E030")]
+    if value is None:
+        return []
+    asgiref_version = importlib.metadata.version("asgiref")
+    if not supported():
+        return [
+            Error(
+                "LIFESPAN_SIGNALS_REQUEST_THREADS needs an asgiref whose ThreadSensitiveContext "
+                f"takes an executor, but asgiref {asgiref_version} does not.",
+                hint="Upgrade asgiref (pip install -U asgiref), or set "
+                "LIFESPAN_SIGNALS_REQUEST_THREADS = None.",
+                id="lifespan_signals.E031",
+            )
+        ]
+    untested = untested_versions()
+    if not untested:
+        return []
+    tested = "; ".join(f"{name} {', '.join(versions)}" for name, versions in TESTED_WITH.items())
+    return [
+        Warning(
+            f"LIFESPAN_SIGNALS_REQUEST_THREADS should run on an asgiref and Django it was tested "
+            f"with ({tested}), but this is {' and '.join(untested)}.",
+            hint="Run your tests with the setting on before you deploy, or set "
+            "LIFESPAN_SIGNALS_REQUEST_THREADS = None to keep Django's own threads.",
+            id="lifespan_signals.W030",
+        )
+    ]

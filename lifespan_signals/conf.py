@@ -12,6 +12,10 @@ __all__ = ["settings"]
 
 DEFAULT_STARTUP_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+REQUEST_THREADS_HINT = (
+    "Set LIFESPAN_SIGNALS_REQUEST_THREADS to e.g. 8 (about the number of requests served at "
+    "once), or None."
+)
 
 
 def timeout_value_problem(name: str, value: object) -> str | None:
@@ -29,6 +33,16 @@ def timeout_value_problem(name: str, value: object) -> str | None:
 def timeout_problem(name: str) -> str | None:
     """Say what is wrong with the timeout setting ``name``, or None when it is valid."""
     return timeout_value_problem(name, getattr(django_settings, name, None))
+
+
+def request_threads_problem(value: object) -> str | None:
+    """Say what is wrong with ``value`` as ``LIFESPAN_SIGNALS_REQUEST_THREADS``, or None."""
+    if value is None or (type(value) is int and value >= 1):
+        return None
+    return (
+        "LIFESPAN_SIGNALS_REQUEST_THREADS should be a whole number of threads (at least 1), "
+        f"or None for Django's own new thread per request, not {value!r}."
+    )
 
 
 def _timeout(name: str, default: float) -> float | None:
@@ -51,6 +65,15 @@ class _Settings:
     def SHUTDOWN_TIMEOUT(self) -> float | None:  # noqa: N802
         """Seconds that lifespan shutdown (receivers and resources) may take; None: no limit."""
         return _timeout("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)
+
+    @property
+    def REQUEST_THREADS(self) -> int | None:  # noqa: N802
+        """How many idle request threads to keep for reuse; None: a new thread per request."""
+        value = getattr(django_settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+        problem = request_threads_problem(value)
+        if problem:
+            raise ImproperlyConfigured(f"{problem} {REQUEST_THREADS_HINT}")
+        return value
 
     @property
     def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802

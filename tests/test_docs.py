@@ -352,6 +352,10 @@ RATIOS = [
     "p3_aiohttp_shared_vs_per_request",
     "p3_httpx_shared_vs_per_request",
     "p3_lifespan_vs_global",
+    "p7_request_threads_vs_django",
+    "p7_request_threads_on_vs_off",
+    "p8_aiohttp_shared_vs_per_request_threads",
+    "p8_httpx_shared_vs_per_request_threads",
     "sample_home_runasgi_vs_uvicorn",
 ]
 

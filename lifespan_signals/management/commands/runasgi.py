@@ -226,8 +226,15 @@ class Command(RunserverCommand):
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         from daphne.management.commands.runserver import Command as DaphneRunserver
+        from daphne.management.commands.runserver import logger
 
-        DaphneRunserver.log_action(self, protocol, action, details)
+        # Daphne styles each request's line before logging drops it; skip that when nothing
+        # prints it (logging's last resort handler prints only warnings and errors).
+        status = details.get("status", 200) if protocol == "http" else 200
+        level = logging.INFO if 100 <= status < 400 else logging.WARNING
+        level = logging.ERROR if status >= 500 or status < 100 else level
+        if logger.isEnabledFor(level) and (level >= logging.WARNING or logger.hasHandlers()):
+            DaphneRunserver.log_action(self, protocol, action, details)
 
 
 def _log_lifespan_to_console() -> None:

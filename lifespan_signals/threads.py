@@ -1,0 +1,149 @@
+"""Request threads: one reused thread per request, as a WSGI server's pool gives (opt-in).
+
+Django's ``ASGIHandler`` runs each request in a new ``asgiref.sync.ThreadSensitiveContext``, and
+asgiref starts a new thread for the first thread-sensitive sync call in it (Django always makes
+one: its ``request_started`` receivers are sync). ``RequestThreads`` instead hands each request a
+thread kept from an earlier request, through asgiref's own mechanism: a ``ThreadSensitiveContext``
+given that thread's executor. All sync work of the request runs in that one thread, and no other
+request uses the thread until this one is over.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from queue import SimpleQueue
+from typing import Any, TypeVar
+
+import django
+from asgiref.sync import ThreadSensitiveContext
+
+__all__ = ["TESTED_WITH", "RequestThread", "RequestThreads", "supported", "untested_versions"]
+
+_T = TypeVar("_T")
+_Call = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_names = itertools.count(1)
+
+
+# The asgiref and Django releases (major.minor) this was tested with: it relies on details of
+# both (docs/howto/request-threads.md says which).
+TESTED_WITH = {"asgiref": ("3.13",), "django": ("5.2",)}
+
+
+def untested_versions() -> list[str]:
+    """The installed asgiref and Django, each unless its release is in ``TESTED_WITH``."""
+    installed = {"asgiref": importlib.metadata.version("asgiref"), "django": django.__version__}
+    return [
+        f"{name} {version}"
+        for name, version in installed.items()
+        if ".".join(version.split(".")[:2]) not in TESTED_WITH[name]
+    ]
+
+
+def supported() -> bool:
+    """Whether the installed asgiref lets a ``ThreadSensitiveContext`` use a given executor."""
+    try:
+        ThreadSensitiveContext(executor=None)  # type: ignore[call-arg, unused-ignore]
+    except TypeError:
+        return False
+    return True
+
+
+class RequestThread(Executor):
+    """One daemon thread that runs the calls submitted to it, one at a time, in order."""
+
+    def __init__(self) -> None:
+        self._calls: SimpleQueue[_Call | None] = SimpleQueue()
+        # Each counter has a single writer (the submitting thread, the worker), so no lock.
+        self._submitted = 0
+        self._finished = 0
+        self._shut = False
+        self.thread = threading.Thread(
+            target=self._work, name=f"lifespan-signals-request-{next(_names)}", daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """True when every call submitted so far has finished."""
+        return self._finished == self._submitted
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        if self._shut:
+            raise RuntimeError(f"{self.thread.name} is shut down: it takes no more calls.")
+        future: Future[_T] = Future()
+        self._submitted += 1
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if not self._shut:
+            self._shut = True
+            self._calls.put(None)  # after the calls already queued
+        if wait and threading.current_thread() is not self.thread:
+            self.thread.join()
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args, kwargs = call
+            del call  # hold no reference to the call's arguments between calls
+            if not future.set_running_or_notify_cancel():
+                self._finished += 1
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # the caller gets it, as from ThreadPoolExecutor
+                # Finished before the caller hears of it: it may hand the thread on at once.
+                self._finished += 1
+                future.set_exception(exc)
+                del exc
+            else:
+                self._finished += 1
+                future.set_result(result)
+                del result
+            del future, fn, args, kwargs
+
+
+class RequestThreads:
+    """Up to ``size`` idle request threads, kept for the next requests.
+
+    ``acquire()`` gives an idle thread, or a new one when none is idle (more concurrent requests
+    than ``size``); ``release()`` keeps it if it is idle, the pool open and not full, and stops
+    it otherwise. ``close()`` (at lifespan shutdown) stops the idle threads; ``open()`` (at
+    lifespan startup) keeps threads again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: list[RequestThread] = []
+        self._open = True
+
+    def __repr__(self) -> str:
+        return f"<RequestThreads size={self.size} idle={len(self._idle)} open={self._open}>"
+
+    def acquire(self) -> RequestThread:
+        try:
+            return self._idle.pop()  # the most recently used: its stack is warm
+        except IndexError:
+            return RequestThread()
+
+    def release(self, thread: RequestThread, *, reuse: bool = True) -> None:
+        if reuse and self._open and thread.idle and len(self._idle) < self.size:
+            self._idle.append(thread)
+        else:
+            thread.shutdown(wait=False)  # it ends once its queued calls are done
+
+    def context(self, thread: RequestThread) -> ThreadSensitiveContext:
+        """The asgiref context that sends a request's thread-sensitive calls to ``thread``."""
+        return ThreadSensitiveContext(executor=thread)  # type: ignore[call-arg, unused-ignore]
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+        while self._idle:
+            self._idle.pop().shutdown(wait=False)

@@ -1,0 +1,64 @@
+"""Persistent database connections under ASGI: with request threads, CONN_MAX_AGE works again.
+
+A real PostgreSQL server (a private cluster from ``tests.postgres``) and a real uvicorn. Django
+keeps a connection per thread: with a new thread per request, every request opens a new
+connection; with request threads kept, the connections are kept with them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.postgres import cluster
+from tests.servers import ServerProcess, free_port, get_json
+
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
+]
+
+KEPT = 4
+# Clients at once: a request may still be finishing (response.close() in its thread) when its
+# client's next one arrives, so each client can hold two threads for a moment.
+CLIENTS = KEPT // 2
+REQUESTS = 100
+TIMEOUT = 30.0
+
+
+def _serve(socket_dir: str, threads: int | None) -> list[int]:
+    """100 requests, from CLIENTS at once; each answers the PostgreSQL backend pid it used."""
+    port = free_port()
+    env = {"LIFESPAN_TEST_DATABASE": socket_dir}
+    if threads is not None:
+        env["LIFESPAN_TEST_REQUEST_THREADS"] = str(threads)
+    command = [sys.executable, "-m", "uvicorn", "--lifespan", "on", "--port", str(port),
+               "tests.threadapp.asgi:application"]  # fmt: skip
+    with ServerProcess(command, settings="tests.threadapp.settings", env=env) as server:
+        base = f"http://127.0.0.1:{port}"
+        server.wait_ready(f"{base}/health/", TIMEOUT)
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            answers = list(pool.map(lambda _: get_json(f"{base}/db/", TIMEOUT), range(REQUESTS)))
+        server.stop(timeout=TIMEOUT)
+        assert "Traceback" not in server.output(), server.output()
+    return [answer["backend"] for answer in answers]
+
+
+def _connections(log: str) -> int:
+    return len(re.findall(r"connection authorized: user=postgres database=postgres", log))
+
+
+def test_conn_max_age_keeps_one_connection_per_kept_thread() -> None:
+    with cluster() as (socket_dir, log):
+        kept = _serve(socket_dir, KEPT)
+        opened_kept = _connections(log.read_text())
+        new = _serve(socket_dir, None)
+        opened_new = _connections(log.read_text()) - opened_kept
+    assert len(set(kept)) <= KEPT, sorted(set(kept))
+    assert opened_kept <= KEPT
+    # Django's own behaviour: a new thread, so a new connection, for every request.
+    assert len(set(new)) == REQUESTS
+    assert opened_new == REQUESTS
