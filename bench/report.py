@@ -27,7 +27,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p4_startup_ms_100_receivers": ("<=", 60.0),
     "p5_sigterm_exit_ms": ("<=", 1000.0),
     "p5_sigterm_exit_ms_lifespan_daphne": ("<=", 1000.0),
-    "p6_lifespan_daphne_vs_daphne": (">=", 0.98),
+    "p9_lifespan_daphne_vs_daphne": (">=", 0.98),
 }
 
 

@@ -101,7 +101,7 @@ COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
                 daphne("bench.asgi_plain:application"), "/hello/", PLAIN
             ),
         },
-        [("p6_lifespan_daphne_vs_daphne", "lifespan-daphne, plain Django", "daphne, plain Django")],
+        [("p9_lifespan_daphne_vs_daphne", "lifespan-daphne, plain Django", "daphne, plain Django")],
     ),
     (
         {
