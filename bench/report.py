@@ -26,6 +26,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p8_httpx_shared_vs_per_request_threads": (">=", 8.0),
     "p4_startup_ms_100_receivers": ("<=", 60.0),
     "p5_sigterm_exit_ms": ("<=", 1000.0),
+    "p5_sigterm_exit_ms_lifespan_daphne": ("<=", 1000.0),
+    "p9_lifespan_daphne_vs_daphne": (">=", 0.98),
 }
 
 

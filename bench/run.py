@@ -47,8 +47,11 @@ def uvicorn(app: str, lifespan: str = "on") -> list[str]:
 RUNASGI = [PYTHON, "manage.py", "runasgi", "--noreload", "127.0.0.1:{port}"]
 
 
-def daphne(app: str) -> list[str]:
-    return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", app]
+def daphne(app: str, module: str = "daphne") -> list[str]:
+    return [PYTHON, "-m", module, "-b", "127.0.0.1", "-p", "{port}", app]
+
+
+LIFESPAN_DAPHNE = "lifespan_signals.daphne"  # lifespan-daphne, Daphne's CLI with the lifespan
 
 
 @dataclass
@@ -67,6 +70,7 @@ THREADS = {"BENCH_REQUEST_THREADS": "32"}  # LIFESPAN_SIGNALS_REQUEST_THREADS: o
 STOCK = {"DJANGO_SETTINGS_MODULE": "bench.settings_stock"}
 STOCK_PLAIN = STOCK | {"BENCH_PLAIN": "1"}
 LIFESPAN = uvicorn("bench.asgi:application")
+LIFESPAN_DAPHNE_IDLE = Server(daphne("bench.asgi:application", LIFESPAN_DAPHNE), "/hello/", BENCH)
 
 # Servers measured in the same rounds, and the ratios (key, A, B) taken between them.
 COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
@@ -87,6 +91,17 @@ COMPARISONS: list[tuple[dict[str, Server], list[tuple[str, str, str]]]] = [
             ),
         },
         [("p2_runasgi_vs_daphne", "runasgi, plain Django", "daphne, plain Django")],
+    ),
+    (
+        {
+            "lifespan-daphne, plain Django": Server(
+                daphne("bench.asgi_plain:application", LIFESPAN_DAPHNE), "/hello/", PLAIN
+            ),
+            "daphne, plain Django": Server(
+                daphne("bench.asgi_plain:application"), "/hello/", PLAIN
+            ),
+        },
+        [("p9_lifespan_daphne_vs_daphne", "lifespan-daphne, plain Django", "daphne, plain Django")],
     ),
     (
         {
@@ -354,6 +369,10 @@ def main() -> None:
         results |= {f"p5_sigterm_exit_ms_{name}": ms for name, ms in exits.items()}
         a, b = (f"{ms:.0f} ms" for ms in exits.values())
         rows.append(Row("p5_sigterm_exit_ms", results["p5_sigterm_exit_ms"], a, b))
+        print("p5: SIGTERM to exit, idle server (lifespan-daphne)")
+        daphne_exit = sigterm_exit_ms(LIFESPAN_DAPHNE_IDLE, logs, "lifespan-daphne")
+        results["p5_sigterm_exit_ms_lifespan_daphne"] = daphne_exit
+        rows.append(Row("p5_sigterm_exit_ms_lifespan_daphne", daphne_exit, f"{daphne_exit:.0f} ms"))
 
         upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
         with serve(upstream, {}, "/", logs / "upstream.log") as up:

@@ -99,8 +99,10 @@ class ServerProcess:
         *,
         settings: str,
         env: Mapping[str, str] | None = None,
+        stdin: int | None = None,
     ) -> None:
         self.args = list(args)
+        self.stdin = stdin  # a file descriptor (a listening socket, as supervisord passes)
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
@@ -126,7 +128,7 @@ class ServerProcess:
                     self.args,
                     cwd=REPO_ROOT,
                     env=self.env,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL if self.stdin is None else self.stdin,
                     stdout=out,
                     stderr=err,
                     start_new_session=True,  # own process group: kill() reaches the workers too

@@ -343,6 +343,14 @@ SERVERS = [
         ],
         stopped_exit=0,
     ),
+    Server(
+        "lifespan-daphne",
+        lambda port: [
+            *(sys.executable, "-m", "lifespan_signals.daphne", "-b", "127.0.0.1", "-p", str(port)),
+            "tests.channelsapp.asgi:application",
+        ],
+        stopped_exit=0,
+    ),
 ]
 
 

@@ -281,7 +281,6 @@ NOT_YET_MERGED = {"lifespan_signals.clients"}
 PAGES_NOT_YET_MERGED = {
     "docs/howto/clients.md",
     "docs/howto/runasgi.md",
-    "docs/howto/deploy-daphne.md",
 }
 
 _IMPORT = re.compile(r"^\s*from (lifespan_signals[\w.]*) import ([\w, ()]+)", re.MULTILINE)
@@ -327,7 +326,8 @@ def test_every_name_the_docs_show_exists():
     assert "lifespan_signals.signals.asgi_startup" in names  # the scan works
     missing = []
     pending = tuple(module for module in NOT_YET_MERGED if importlib.util.find_spec(module) is None)
-    for name in sorted(names):
+    loggers = _targets("logging.md", "logger")  # names of loggers, not all of them modules
+    for name in sorted(names - loggers):
         if name.startswith(pending):
             continue
         try:

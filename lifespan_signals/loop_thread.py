@@ -1,0 +1,133 @@
+"""An event loop in a thread of its own, for code that runs the lifespan outside a server.
+
+The main thread stays free for sync code (a management command's ``handle()``) and for Ctrl+C;
+coroutines run on the loop, where the lifespan's clients live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+from asgiref.sync import SyncToAsync
+
+__all__ = ["LoopThread", "Terminated", "sigterm_as_ctrl_c"]
+
+_T = TypeVar("_T")
+
+
+class LoopThread:
+    """An event loop running in a daemon thread, for the lifespan and what runs on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="lifespan-loop", daemon=True
+        )
+
+    def __enter__(self) -> LoopThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        try:  # as asyncio.run() ends: cancel what is left, then close
+            if tasks := asyncio.all_tasks(self.loop):
+                for task in tasks:
+                    task.cancel()
+                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T], *, cancel_on_interrupt: bool = False) -> _T:
+        """Run ``coroutine`` in a task on the loop and wait until that task has ended.
+
+        Ctrl+C while waiting cancels the task when ``cancel_on_interrupt``, else (startup,
+        shutdown) lets it finish; either way the interrupt is raised once the task has ended.
+        """
+        ended: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        done = threading.Event()
+        started: list[asyncio.Task[_T]] = []
+
+        def copy_outcome(task: asyncio.Task[_T]) -> None:
+            if task.cancelled():
+                ended.cancel()
+            elif (error := task.exception()) is not None:
+                ended.set_exception(error)
+            else:
+                ended.set_result(task.result())
+            done.set()
+
+        def start() -> None:
+            started.append(self.loop.create_task(coroutine))
+            started[0].add_done_callback(copy_outcome)
+
+        self.loop.call_soon_threadsafe(start)
+        interrupted: KeyboardInterrupt | None = None
+        while True:
+            try:
+                done.wait()
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                if cancel_on_interrupt:
+                    self.loop.call_soon_threadsafe(lambda: started and started[0].cancel())
+                continue
+            if interrupted is not None:
+                raise interrupted
+            return ended.result()
+
+    @contextlib.contextmanager
+    def as_main_event_loop(self) -> Iterator[None]:
+        """Make ``async_to_sync`` calls from this thread run on the loop, as they do in a
+        ``sync_to_async`` function called from it (asgiref reads these thread-locals)."""
+        local = SyncToAsync.threadlocal
+        saved = {name: getattr(local, name, None) for name in _MAIN_LOOP_LOCALS}
+        local.main_event_loop, local.main_event_loop_pid = self.loop, os.getpid()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(local, name, value)
+
+
+_MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl+C's KeyboardInterrupt would be, so that the same clean-up runs."""
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the block, as Ctrl+C does, so
+    that shutdown runs; leaving the block then exits with code 143 (128 + SIGTERM), as a process
+    stopped by SIGTERM does, through the interpreter's normal exit (``atexit`` hooks run).
+
+    In the main thread only (where Python runs signal handlers), and unless SIGTERM is ignored.
+    A handler installed before (coverage's, say) is put back afterwards.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except Terminated:
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,419 @@
+"""``LifespanCommand`` and ``manage.py lifespan``: real commands in subprocesses, real signals.
+
+The commands run under ``tests.commandsapp.settings``: the server-test project, whose startup
+receiver opens an aiohttp session and an httpx client (usable only on the loop that made them) and
+whose shutdown receiver closes them, recording both in the events file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import sys
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError, SystemCheckError
+from django.test import override_settings
+
+from lifespan_signals.commands import LifespanCommand
+from lifespan_signals.management.commands.lifespan import Command as LifespanPreflight
+from lifespan_signals.resources import register_resource, unregister_resource
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.state import LifespanNotStarted, get_state
+from tests.commandsapp.nolifespan import no_lifespan
+from tests.servers import ServerProcess, read_events, wait_until
+from tests.utils import connected
+
+TIMEOUT = 20.0
+CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
+LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", "Traceback")
+
+
+def manage(*args, events, env=None):
+    return ServerProcess(
+        [sys.executable, "manage.py", *args],
+        settings="tests.commandsapp.settings",
+        env={"LIFESPAN_TEST_EVENTS": str(events), **(env or {})},
+    )
+
+
+def run(*args, events, env=None):
+    with manage(*args, events=events, env=env) as process:
+        code = process.wait_exit(TIMEOUT)
+        return code, process.stdout(), process.stderr()
+
+
+def kinds(events):
+    return [event["event"] for event in read_events(events)]
+
+
+def assert_clean(output):
+    for leak in LEAKS:
+        assert leak not in output, f"{leak!r} in output:\n{output}"
+
+
+@pytest.fixture
+def events(tmp_path):
+    return tmp_path / "events.jsonl"
+
+
+# -- LifespanCommand, as real commands ----------------------------------------------------------
+
+COMMANDS = ["use_clients", "use_clients_async"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_handle_runs_inside_the_lifespan_with_its_clients_on_their_loop(command, events):
+    code, stdout, stderr = run(command, events=events)
+    assert code == 0, stderr
+    recorded = read_events(events)
+    assert kinds(events) == ["startup", "handle", "shutdown"], stderr
+    handle = recorded[1]
+    # the very session startup opened, still open, and used on the loop it was made on
+    assert handle == {
+        **handle,
+        "same_loop": True,
+        "aiohttp": recorded[0]["aiohttp"],
+        "closed": False,
+        "keys": ["aiohttp", "httpx"],
+    }
+    assert json.loads(stdout) == {key: handle[key] for key in json.loads(stdout)}
+    assert recorded[2]["clients"] == CLOSED
+    assert len({event["pid"] for event in recorded}) == 1
+    assert_clean(stderr)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_shutdown_runs_when_handle_fails(command, events):
+    code, _, stderr = run(command, "--fail", events=events)
+    assert code == 1
+    assert "CommandError: handle() failed on purpose" in stderr
+    assert kinds(events) == ["startup", "handle", "shutdown"]
+    assert read_events(events)[2]["clients"] == CLOSED
+    assert_clean(stderr.replace("CommandError", ""))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_failed_startup_exits_1_with_the_report_and_handle_does_not_run(command, events):
+    code, _, stderr = run(command, events=events, env={"LIFESPAN_TEST_FAIL_STARTUP": "1"})
+    assert code == 1
+    assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
+    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert stderr.count("fail_startup raised RuntimeError") == 1  # said once
+    assert "handle" not in kinds(events)
+    assert sorted(kinds(events)) == ["fail_startup", "shutdown", "startup"]
+    assert read_events(events)[-1]["clients"] == CLOSED
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_ctrl_c_and_sigterm_in_handle_still_shut_down(command, sig, events):
+    with manage(command, "--sleep", "60", events=events) as process:
+        wait_until(lambda: "handle" in kinds(events), TIMEOUT, "handle() to start")
+        # The terminal sends Ctrl+C to the foreground process group.
+        os.killpg(process.pid, sig) if sig == signal.SIGINT else os.kill(process.pid, sig)
+        code = process.wait_exit(TIMEOUT)
+        stderr = process.stderr()
+    # Python's exit on an uncaught KeyboardInterrupt; 128 + 15 after SIGTERM, as a shell shows it
+    assert code == (-signal.SIGINT if sig == signal.SIGINT else 143), stderr
+    recorded = kinds(events)
+    assert "handle-end" not in recorded
+    assert recorded[-1] == "shutdown", stderr
+    assert recorded.count("shutdown") == 1
+    assert read_events(events)[-1]["clients"] == CLOSED
+    if command == "use_clients_async":  # cancelled, and ended, before shutdown
+        assert recorded == ["startup", "handle", "handle-cancelled", "shutdown"]
+    assert ("KeyboardInterrupt" in stderr) is (sig == signal.SIGINT)
+    assert ("Traceback" in stderr) is (sig == signal.SIGINT)  # SIGTERM: a quiet exit
+    for leak in LEAKS[:-1]:
+        assert leak not in stderr
+
+
+# -- manage.py lifespan -------------------------------------------------------------------------
+
+
+def test_preflight_lists_each_receiver_with_its_time_and_exits_0(events):
+    code, stdout, stderr = run("lifespan", events=events)
+    assert code == 0, stderr
+    assert kinds(events) == ["startup", "shutdown"]
+    assert re.search(
+        r"^Lifespan startup:\n  receiver  tests\.serverapp\.apps\.open_clients +[\d.]+ ms\n"
+        r"Lifespan shutdown:\n  receiver  tests\.serverapp\.apps\.close_clients +[\d.]+ ms\n"
+        r"Lifespan startup and shutdown succeeded\.\n$",
+        stdout,
+    ), stdout
+    assert_clean(stderr)
+
+
+def test_preflight_failure_exits_1_with_the_report(events):
+    env = {"LIFESPAN_TEST_FAIL_STARTUP": "1"}
+    code, stdout, stderr = run("lifespan", events=events, env=env)
+    assert code == 1
+    assert re.search(r"  receiver  tests\.serverapp\.apps\.fail_startup +[\d.]+ ms  FAILED", stdout)
+    assert "succeeded" not in stdout
+    assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
+    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert read_events(events)[-1]["clients"] == CLOSED
+
+
+def test_preflight_verbosity_0_is_silent_on_success(events):
+    code, stdout, stderr = run("lifespan", "--verbosity", "0", events=events)
+    assert (code, stdout) == (0, ""), stderr
+    assert kinds(events) == ["startup", "shutdown"]
+
+
+# -- in process: resources, failing shutdown, get_state ------------------------------------------
+
+
+class Probe(LifespanCommand):
+    """Records what handle() saw."""
+
+    seen: list = []
+
+    def handle(self, *args, **options):
+        self.seen.append(dict(get_state()))
+        return "handled"
+
+
+async def put_resource(state):
+    state["resource"] = "open"
+    yield
+    state.pop("resource")
+
+
+async def open_client(*, state, **kwargs):
+    state["client"] = "client"
+
+
+async def fail_shutdown(**kwargs):
+    raise RuntimeError("boom at shutdown")
+
+
+def test_resources_and_receivers_in_process_and_get_state_after(capsys):
+    register_resource(put_resource)
+    try:
+        with connected(asgi_startup, open_client):
+            call_command(LifespanPreflight())
+            Probe.seen.clear()
+            call_command(Probe())
+    finally:
+        unregister_resource(put_resource)
+    out = capsys.readouterr().out
+    assert re.search(r"  resource  tests\.test_commands\.put_resource +[\d.]+ ms\n", out), out
+    assert re.search(r"  receiver  tests\.test_commands\.open_client +[\d.]+ ms\n", out), out
+    assert Probe.seen == [{"resource": "open", "client": "client"}]
+    with pytest.raises(LifespanNotStarted):
+        get_state()  # only while the command runs
+
+
+def test_preflight_verbosity_2_shows_the_state_keys(capsys):
+    with connected(asgi_startup, open_client):
+        call_command("lifespan", verbosity=2)
+    out = capsys.readouterr().out
+    assert "Lifespan startup complete; state keys: ['client']\n" in out
+
+
+def test_an_application_without_lifespan_is_a_command_error_with_the_drivers_report():
+    class Command(Probe):
+        lifespan_app = no_lifespan
+
+    Probe.seen.clear()
+    with pytest.raises(CommandError) as raised:
+        call_command(Command())
+    assert str(raised.value).startswith(
+        "Lifespan startup failed, so the command did not run.\n\n"
+        "The application <function no_lifespan"
+    )
+    assert "it raised ValueError: no lifespan here" in str(raised.value)
+    assert Probe.seen == []
+
+
+def test_failed_shutdown_after_a_good_handle_is_a_command_error(caplog):
+    with (
+        connected(asgi_shutdown, fail_shutdown),
+        pytest.raises(CommandError) as raised,
+    ):
+        call_command(Probe())
+    # the report went to the log: the error says so rather than repeat it
+    assert str(raised.value) == "Lifespan shutdown failed. The report is above."
+    assert "tests.test_commands.fail_shutdown raised RuntimeError: boom at shutdown" in caplog.text
+
+
+def test_preflight_help():
+    parser = LifespanPreflight().create_parser("manage.py", "lifespan")
+    assert "pre-flight" in parser.format_help()
+    assert "--verbosity" in parser.format_help()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_during_startup_lets_it_finish_then_shuts_down(events):
+    env = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
+    command = [sys.executable, "manage.py", "lifespan"]
+    env = {"LIFESPAN_TEST_EVENTS": str(events), **env}
+    with ServerProcess(command, settings="tests.faultapp.settings", env=env) as process:
+        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "startup to begin")
+        os.kill(process.pid, signal.SIGTERM)
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == 143, stderr
+    assert sorted(kinds(events)) == ["hang-start", "shutdown", "startup"]
+    assert kinds(events)[-1] == "shutdown"
+    assert read_events(events)[-1]["clients"] == CLOSED
+    assert "succeeded" not in stdout
+    assert "Lifespan shutdown complete" in stderr
+
+
+# -- in process: other applications, settings, errors on both sides ----------------------------
+
+
+async def own_lifespan(scope, receive, send):
+    """A lifespan of its own (not lifespan_signals'): puts a key in the state."""
+    assert (await receive())["type"] == "lifespan.startup"
+    scope["state"]["own"] = "yes"
+    await send({"type": "lifespan.startup.complete"})
+    assert (await receive())["type"] == "lifespan.shutdown"
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+def test_get_state_works_with_an_application_of_another_kind():
+    class Command(Probe):
+        lifespan_app = own_lifespan
+
+    Probe.seen.clear()
+    call_command(Command())
+    assert Probe.seen == [{"own": "yes"}]
+    with pytest.raises(LifespanNotStarted):
+        get_state()
+
+
+@override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
+def test_the_projects_plain_django_application_is_wrapped():
+    from lifespan_signals.asgi import LifespanWrapper
+    from lifespan_signals.commands import project_application
+
+    assert isinstance(project_application(), LifespanWrapper)
+
+
+@override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=-1)
+def test_a_bad_timeout_setting_is_a_system_check_error_or_with_skip_checks_a_command_error():
+    with pytest.raises(SystemCheckError, match=r"lifespan_signals\.E001"):
+        call_command(Probe(), skip_checks=False)
+    message = (
+        "LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive number of seconds or None, not -1."
+    )
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command(Probe(), skip_checks=True)
+
+
+class Failing(LifespanCommand):
+    def handle(self, *args, **options):
+        raise CommandError("handle() failed")
+
+
+def test_when_handle_and_shutdown_both_fail_handles_error_is_raised_and_shutdowns_written():
+    stderr = io.StringIO()
+    with (
+        connected(asgi_shutdown, fail_shutdown),
+        pytest.raises(CommandError, match=r"^handle\(\) failed$"),
+    ):
+        call_command(Failing(), stderr=stderr)
+    assert stderr.getvalue() == "Lifespan shutdown failed. The report is above.\n"
+
+
+class LeavesATask(LifespanCommand):
+    async def handle(self, *args, **options):
+        async def forever():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                LeavesATask.cancelled = True
+                raise
+
+        LeavesATask.task = asyncio.ensure_future(forever())
+        await asyncio.sleep(0)
+
+
+def test_a_task_left_running_by_handle_is_cancelled_when_the_command_ends():
+    LeavesATask.cancelled = False
+    call_command(LeavesATask())
+    assert LeavesATask.cancelled
+    assert LeavesATask.task.cancelled()
+
+
+# -- declared clients (LIFESPAN_SIGNALS_CLIENTS) -------------------------------------------------
+
+
+class UsesDeclaredClients(LifespanCommand):
+    async def handle(self, *args, **options):
+        from lifespan_signals.clients import clients
+
+        session = clients["aiohttp"]
+        UsesDeclaredClients.seen = {
+            "same_loop": session._loop is asyncio.get_running_loop(),
+            "closed": session.closed,
+        }
+        UsesDeclaredClients.session = session
+
+
+@override_settings(
+    LIFESPAN_SIGNALS_CLIENTS={"aiohttp": {"BACKEND": "aiohttp.ClientSession", "OPTIONS": {}}}
+)
+def test_declared_clients_are_open_in_handle_on_its_loop_and_closed_after():
+    call_command(UsesDeclaredClients())
+    assert UsesDeclaredClients.seen == {"same_loop": True, "closed": False}
+    assert UsesDeclaredClients.session.closed
+
+
+def test_preflight_lists_declared_clients(events):
+    with ServerProcess(
+        [sys.executable, "manage.py", "lifespan"], settings="tests.clientsapp.settings"
+    ) as process:
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == 0, stderr
+    startup, shutdown = stdout.split("Lifespan shutdown:\n")
+    assert re.search(r"^  client    httpx +[\d.]+ ms$", startup, re.MULTILINE), stdout
+    assert re.search(r"^  client    aiohttp +[\d.]+ ms$", startup, re.MULTILINE), stdout
+    assert re.search(
+        r"^  receiver  tests\.clientsapp\.apps\.use_clients +[\d.]+ ms$", startup, re.M
+    )
+    assert re.search(r"^  client    aiohttp +[\d.]+ ms\n  client    httpx +[\d.]+ ms\n", shutdown)
+    assert_clean(stderr)
+
+
+def test_preflight_marks_a_failing_client_and_exits_1(events):
+    env = {"CLIENTS_FAIL": "1"}
+    command = [sys.executable, "manage.py", "lifespan"]
+    with ServerProcess(command, settings="tests.clientsapp.settings", env=env) as process:
+        code = process.wait_exit(TIMEOUT)
+        stdout, stderr = process.stdout(), process.stderr()
+    assert code == 1, stderr
+    assert re.search(r"^  client    broken +[\d.]+ ms  FAILED$", stdout, re.MULTILINE), stdout
+    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised" in stderr
+    assert "succeeded" not in stdout
+
+
+class SyncInside(LifespanCommand):
+    def handle(self, *args, **options):
+        from asgiref.sync import async_to_sync, sync_to_async
+
+        async def where():
+            loop_thread = threading.current_thread()
+            sync_thread = await sync_to_async(threading.current_thread)()
+            return loop_thread, sync_thread
+
+        SyncInside.threads = async_to_sync(where)()
+
+
+def test_sync_handles_async_to_sync_runs_on_the_loop_and_its_sync_to_async_back_in_handles_thread():
+    call_command(SyncInside())
+    loop_thread, sync_thread = SyncInside.threads
+    assert loop_thread.name == "lifespan-loop"
+    assert sync_thread is threading.main_thread()  # thread-sensitive code, as Django expects
