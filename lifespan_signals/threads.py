@@ -30,7 +30,7 @@ _names = itertools.count(1)
 
 # The asgiref and Django releases (major.minor) this was tested with: it relies on details of
 # both (docs/howto/request-threads.md says which).
-TESTED_WITH = {"asgiref": ("3.13",), "django": ("5.2",)}
+TESTED_WITH = {"asgiref": ("3.13",), "django": ("5.2", "6.0", "6.1")}
 
 
 def untested_versions() -> list[str]:

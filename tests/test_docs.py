@@ -276,17 +276,9 @@ def test_tutorial_serves_every_request_with_one_client(
 
 # -- every name the docs show exists -------------------------------------------------------------
 
-# What the README shows that other branches add; checked in full once it exists.
-NOT_YET_MERGED = {"lifespan_signals.clients"}
-PAGES_NOT_YET_MERGED = {
-    "docs/howto/clients.md",
-    "docs/howto/runasgi.md",
-}
-
 _IMPORT = re.compile(r"^\s*from (lifespan_signals[\w.]*) import ([\w, ()]+)", re.MULTILINE)
 _DOTTED = re.compile(r"\blifespan_signals(?:\.\w+)+")
 _CHECK_ID = re.compile(r"lifespan_signals\.[EW]\d{3}$")
-_LOGGER = re.compile(r"^```\{logger\} (lifespan_signals[\w.]*)", re.MULTILINE)
 
 
 def shown_names() -> set[str]:
@@ -299,12 +291,7 @@ def shown_names() -> set[str]:
         for module, imported in _IMPORT.findall(text):
             names.update(f"{module}.{name.strip()}" for name in imported.strip("()").split(","))
         names.update(name for name in _DOTTED.findall(text) if not _CHECK_ID.match(name))
-    return names - documented_loggers()
-
-
-def documented_loggers() -> set[str]:
-    """Logger names (not importable) declared on the loggers' reference page."""
-    return set(_LOGGER.findall((DOCS / "reference" / "logging.md").read_text()))
+    return names
 
 
 def resolve(name: str) -> object:
@@ -325,11 +312,8 @@ def test_every_name_the_docs_show_exists():
     names = shown_names()
     assert "lifespan_signals.signals.asgi_startup" in names  # the scan works
     missing = []
-    pending = tuple(module for module in NOT_YET_MERGED if importlib.util.find_spec(module) is None)
     loggers = _targets("logging.md", "logger")  # names of loggers, not all of them modules
     for name in sorted(names - loggers):
-        if name.startswith(pending):
-            continue
         try:
             resolve(name)
         except (ImportError, AttributeError) as exc:
@@ -341,7 +325,7 @@ def test_readme_links_reach_files():
     links = re.findall(r"\]\((?!https?:)([^)#]+)", (REPO_ROOT / "README.md").read_text())
     assert "docs/tutorial.md" in links  # the scan works
     missing = [link for link in links if not (REPO_ROOT / link).exists()]
-    assert set(missing) <= PAGES_NOT_YET_MERGED, missing
+    assert missing == []
 
 
 # -- figures match the latest `make bench` -------------------------------------------------------
