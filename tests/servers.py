@@ -1,10 +1,14 @@
-"""Run real servers as subprocesses for tests: a free port, readiness polling, clean teardown."""
+"""Run real servers as subprocesses for tests: port 0 read back, readiness polling, clean teardown.
+
+What to run (commands, exit codes, leak patterns) is in ``tests.catalogue``; this module runs it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tests.catalogue import APP
+
+if TYPE_CHECKING:
+    from tests.catalogue import Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +34,12 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Compatibility only (for branches written before the catalogue): another process may take the
+    port between this call and the server's bind. Start servers on port 0 and read the port back
+    (``ServerProcess(..., reports_port=...)``, ``ServerProcess.of(server, ...)``).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -77,6 +91,26 @@ def traceback_exceptions(output: str) -> list[str]:
     return found
 
 
+def listening_ports(pgid: int) -> list[int]:
+    """The 127.0.0.1 TCP ports that processes of process group ``pgid`` listen on (Linux)."""
+    inodes = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or os.getpgid(int(proc.name)) != pgid:
+                continue
+            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    ports = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        address, port = fields[1].split(":")
+        if fields[3] == "0A" and address == "0100007F" and fields[9] in inodes:  # LISTEN
+            ports.add(int(port, 16))
+    return sorted(ports)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -99,8 +133,10 @@ class ServerProcess:
         *,
         settings: str,
         env: Mapping[str, str] | None = None,
+        reports_port: re.Pattern[str] | None = None,
     ) -> None:
         self.args = list(args)
+        self.reports_port = reports_port  # group 1: the port, in the server's output
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
@@ -114,6 +150,25 @@ class ServerProcess:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._captured: dict[str, str] = {}  # the output, once the temporary files are gone
+
+    @classmethod
+    def of(
+        cls,
+        server: Server,
+        *options: str,
+        settings: str,
+        app: str = APP,
+        events: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ServerProcess:
+        """``server`` from the catalogue on port 0, recording events to ``events`` if given."""
+        recording = {"LIFESPAN_TEST_EVENTS": str(events)} if events else {}
+        return cls(
+            server.args(app, *options),
+            settings=settings,
+            env={**recording, **(env or {})},
+            reports_port=server.reports_port,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -158,14 +213,44 @@ class ServerProcess:
     def returncode(self) -> int | None:
         return self._popen.poll()
 
+    def ports(self) -> list[int]:
+        """Every port the server reported so far, in order (a reloader's children each bind one).
+
+        A server that does not report the port it bound (``reports_port`` None: granian logs
+        "Listening at: http://127.0.0.1:0") is looked at instead: the loopback TCP ports its
+        process group listens on (Linux's /proc).
+        """
+        if self.reports_port is None:
+            return listening_ports(self.pid)
+        return [int(port) for port in self.reports_port.findall(self.output())]
+
+    def wait_port(self, timeout: float = 20.0, count: int = 1) -> int:
+        """The port of the ``count``-th report, once the server printed it."""
+        self._wait(lambda: len(self.ports()) >= count, timeout, f"report {count} of its port")
+        return self.ports()[count - 1]
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:<port>`` of the last port the server reported (waits for one)."""
+        self.wait_port()
+        return f"http://127.0.0.1:{self.ports()[-1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
     def wait_ready(self, url: str, timeout: float = 20.0) -> None:
-        """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits."""
+        """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits.
+
+        ``url`` may be a path: then it is on the last port the server reported, looked up at each
+        poll (after a reloader's restart the next child reports a new one).
+        """
         deadline = time.monotonic() + timeout
         while True:
             if (code := self._popen.poll()) is not None:
                 raise self._error(f"exited with code {code} before {url} answered")
             try:
-                status, _ = http_get(url, timeout=1.0)
+                full = url if "://" in url else self._last_url(url)
+                status = None if full is None else http_get(full, timeout=1.0)[0]
             except (OSError, HTTPException):
                 status = None
             if status == 200:
@@ -219,6 +304,19 @@ class ServerProcess:
         return self.stdout() + self.stderr()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _last_url(self, path: str) -> str | None:
+        ports = self.ports()
+        return f"http://127.0.0.1:{ports[-1]}{path}" if ports else None
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if (code := self._popen.poll()) is not None and not predicate():
+                raise self._error(f"exited with code {code} before the {what}")
+            if time.monotonic() > deadline:
+                raise self._error(f"did not {what} within {timeout} s")
+            time.sleep(0.05)
 
     @property
     def _popen(self) -> subprocess.Popen[bytes]:
