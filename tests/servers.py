@@ -132,12 +132,12 @@ class ServerProcess:
         args: Sequence[str],
         *,
         settings: str,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         reports_port: re.Pattern[str] | None = None,
     ) -> None:
         self.args = list(args)
         self.reports_port = reports_port  # group 1: the port, in the server's output
-        self.env = {
+        merged: dict[str, str | None] = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
@@ -147,6 +147,8 @@ class ServerProcess:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
+        # None in ``env`` removes the variable (the benchmarks run without PYTHONDEVMODE).
+        self.env = {name: value for name, value in merged.items() if value is not None}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._captured: dict[str, str] = {}  # the output, once the temporary files are gone
@@ -159,7 +161,7 @@ class ServerProcess:
         settings: str,
         app: str = APP,
         events: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> ServerProcess:
         """``server`` from the catalogue on port 0, recording events to ``events`` if given."""
         recording = {"LIFESPAN_TEST_EVENTS": str(events)} if events else {}
