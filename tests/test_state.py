@@ -144,6 +144,9 @@ class RequestStateTests(SimpleTestCase):
     def test_wsgi_request_has_empty_state_with_a_clear_error(self):
         response = self.client.get("/sync-state/")
         self.assertEqual(json.loads(response.content), {"keys": []})
+        # ... and reading a key from it says why it is empty, not just which key is missing.
+        with self.assertRaisesMessage(StateKeyError, "this request carries no lifespan state"):
+            self.client.get("/missing/")
 
 
 class ConcurrentLifespansTests(SimpleTestCase):
