@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 from channels.auth import AuthMiddlewareStack
@@ -37,7 +36,7 @@ from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from tests.catalogue import LEAKS, RUNASGI, UVICORN, Server
 from tests.servers import REPO_ROOT, ServerProcess, get_json, read_events
-from tests.utils import Lifespan, connected
+from tests.utils import Lifespan, connected, enter, without_db_connection_cleanup
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
@@ -100,11 +99,7 @@ class ChannelsTestCase(SimpleTestCase):
     def setUp(self):
         StateConsumer.scopes = []
         opened.clear()
-        # Consumers close stale DB connections between messages; Channels' communicators stub
-        # that out only while they send or receive. No database here: stub it for the test.
-        patcher = mock.patch("channels.db.close_old_connections", return_value=None)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        enter(self, without_db_connection_cleanup())
 
     def assert_consumers_got(self, client):
         for scope in StateConsumer.scopes:
