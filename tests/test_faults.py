@@ -50,7 +50,7 @@ from tests.servers import (
     traceback_exceptions,
     wait_until,
 )
-from tests.utils import Lifespan, connected
+from tests.utils import Lifespan, connected, open_client
 
 pytestmark = [
     pytest.mark.faults,
@@ -653,10 +653,6 @@ def test_bad_runasgi_arguments_are_command_errors(arguments, message):
         call_command("runasgi", *arguments)
 
 
-async def _open_client(sender, *, state, **kwargs):
-    state["client"] = object()
-
-
 class ProtocolFaultTests(SimpleTestCase):
     """What ``test_lifespan.ProtocolErrorTests`` leaves out: errors after startup, and repeats."""
 
@@ -666,7 +662,7 @@ class ProtocolFaultTests(SimpleTestCase):
         async def close(sender, *, state, **kwargs):
             closed.append(state.get("client"))
 
-        with connected(asgi_startup, _open_client), connected(asgi_shutdown, close):
+        with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
             lifespan = Lifespan(get_asgi_application(), {})
             await lifespan.startup()
             await lifespan.communicator.send_input({"type": "lifespan.reboot"})
@@ -695,7 +691,7 @@ class ProtocolFaultTests(SimpleTestCase):
             seen.append((state, state.get("client")))
 
         app = get_asgi_application()
-        with connected(asgi_startup, _open_client), connected(asgi_shutdown, close):
+        with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
             for _ in range(3):
                 lifespan = Lifespan(app)  # the scope has no "state"
                 self.assertEqual(await lifespan.startup(), {"type": "lifespan.startup.complete"})
@@ -712,7 +708,7 @@ class ProtocolFaultTests(SimpleTestCase):
 
         app = get_asgi_application()
         first, second = {}, {}
-        with connected(asgi_startup, _open_client), connected(asgi_shutdown, close):
+        with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
             one, two = Lifespan(app, first), Lifespan(app, second)
             await one.startup()
             await two.startup()

@@ -10,11 +10,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.signals import asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
-from tests.utils import Lifespan, connected
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
+from tests.utils import Lifespan, connected, open_client
 
 
 def http_scope(path, state=None, query=b""):

@@ -36,15 +36,11 @@ from lifespan_signals.testing import (
     in_lifespan,
     lifespan,
 )
-from tests.utils import connected, enter, without_db_connection_cleanup
+from tests.utils import connected, enter, open_client, without_db_connection_cleanup
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
 
 
 async def boom(sender, **kwargs):
@@ -516,7 +512,7 @@ def anyio_backend():
     return "asyncio"
 
 
-async def open_client(sender, *, state, **kwargs):
+async def open_session(sender, *, state, **kwargs):
     state["session"] = SESSIONS[-1] = aiohttp.ClientSession()
     state["loop"] = asyncio.get_running_loop()
 
@@ -535,7 +531,7 @@ SESSIONS = [None]
 
 @pytest.fixture
 def receivers():
-    with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
+    with connected(asgi_startup, open_session), connected(asgi_shutdown, close):
         yield
     assert SESSIONS[-1].closed
 

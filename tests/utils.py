@@ -31,6 +31,11 @@ def connected(signal: Signal, *receivers: Any) -> Iterator[None]:
             signal.disconnect(receiver)
 
 
+async def open_client(sender: Any, *, state: dict[str, Any], **kwargs: Any) -> None:
+    """An ``asgi_startup`` receiver that puts a new object, the "client", in the state."""
+    state["client"] = object()
+
+
 def enter(test: unittest.TestCase, manager: AbstractContextManager[T]) -> T:
     """Enter ``manager`` for the rest of ``test`` (``TestCase.enterContext``, Python 3.11+)."""
     result = manager.__enter__()
