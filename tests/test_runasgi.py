@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -200,6 +201,17 @@ def test_help_documents_every_option():
         assert option in text
     for action in parser._actions:
         assert action.help, f"{action.option_strings or action.dest} has no help"
+
+
+def test_without_daphne_the_error_says_what_to_install():
+    # None in sys.modules makes the import fail, as when Daphne is not installed.
+    with (
+        mock.patch.dict(sys.modules, {"lifespan_signals.server": None}),
+        pytest.raises(CommandError) as caught,
+    ):
+        call_command("runasgi", "--noreload", "--skip-checks", "127.0.0.1:0")
+    assert str(caught.value).startswith("runasgi serves with Daphne, which is not installed (")
+    assert str(caught.value).endswith("Install it: pip install 'lifespan-signals[daphne]'.")
 
 
 def test_no_application_found_is_a_command_error():
