@@ -35,8 +35,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 
 SETTINGS = "tests.clientsapp.settings"
 TIMEOUT = 20.0
-OPENED = {"startup httpx", "startup aiohttp"}
-CLOSED = ["shutdown aiohttp", "shutdown httpx"]  # the reverse of the declaration order
+OPENING = {"startup httpx", "startup aiohttp"}
+CLOSING = ["shutdown aiohttp", "shutdown httpx"]  # the reverse of the declaration order
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +75,13 @@ def test_views_share_one_set_of_clients_per_process_closed_at_shutdown(
     opened = startups(events)
     assert len(opened) == server.processes, events
     for names in events_by_pid(events).values():
-        assert set(names[:2]) == OPENED, events
-        assert names[2:] == ["startup receiver", *CLOSED], events
+        assert set(names[:2]) == OPENING, events
+        assert names[2:] == ["startup receiver", *CLOSING], events
     served = {response["pid"] for response in responses}
     for event in events:
-        if event["event"] in OPENED | set(CLOSED):
+        if event["event"] in OPENING | set(CLOSING):
             assert event["ok"], event
-        if event["event"] in CLOSED and event["pid"] in served:
+        if event["event"] in CLOSING and event["pid"] in served:
             assert event["closed"] is True, event  # the very clients the views used
 
     for response in responses:
@@ -113,8 +113,8 @@ def test_a_client_that_fails_to_open_stops_the_server_and_the_open_ones_close(
     )
     events = read_events(events_file)
     [names] = events_by_pid(events).values()
-    assert set(names[:3]) == {*OPENED, "startup broken"}, events
-    assert names[3:] == CLOSED, events  # no receiver ran; the open ones closed, in reverse
+    assert set(names[:3]) == {*OPENING, "startup broken"}, events
+    assert names[3:] == CLOSING, events  # no receiver ran; the open ones closed, in reverse
     assert all(event["ok"] for event in events if event["event"] != "startup broken"), events
     assert_clean(output)
     assert set(traceback_exceptions(output)) == {"SystemExit: 2"}, output
