@@ -249,6 +249,7 @@ def stop_reloader(server: ServerProcess) -> int:
 # 20 restarts take a minute on a loaded machine: a soak (pytest -m soak; CI runs it). In every run,
 # test_runasgi.py's two restarts check the pairing, and the stress tests stops in mid-restart.
 @pytest.mark.soak
+@pytest.mark.timeout(600)  # the suite's 120 s is not enough under load
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/<pid>/fd and status")
 def test_autoreload_restarts_pair_startups_with_shutdowns_and_leak_nothing(serve, events, watched):
     # Restarts are triggered through a file of this test's own (tests.faultapp adds it to the

@@ -22,6 +22,7 @@ from tests.test_runasgi_stress import alive, group_members, runasgi
 pytestmark = [
     pytest.mark.soak,
     pytest.mark.servers,
+    pytest.mark.timeout(600),  # 20 runs of up to ~10 s each on a loaded machine
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
 ]
 
