@@ -41,6 +41,10 @@ TIMEOUT = 30.0
 
 def runasgi(*options, events, **env):
     """``manage.py runasgi`` with ``options`` (the reloader unless ``--noreload``) on port 0."""
+    if options and isinstance(options[0], int):
+        # Compatibility (branches written against runasgi(port, ...)): the port is ignored, the
+        # server binds port 0; use server.url(path) / server.wait_ready(path), not the port.
+        options = options[1:]
     return ServerProcess.of(RUNASGI_RELOAD, *options, settings=SETTINGS, events=events, env=env)
 
 
