@@ -39,10 +39,14 @@ django-asgi-suite: $(STAMP)
 	$(BIN)/python -m tests.django_asgi_suite
 	$(BIN)/python -m tests.django_asgi_suite --threads 4
 
-# coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses.
+# coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses,
+# and (patch = subprocess) the pytest-xdist workers. Tests run in parallel: the servers wait on
+# subprocesses and sockets more than they use the CPU. PYTEST_ARGS="-n 0" runs them one by one;
+# PYTEST_ARGS="-m soak" runs the soak tests (CI does, after make test).
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP) postgres
 	rm -f .coverage .coverage.*
-	PYTHONDEVMODE=1 $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	PYTHONDEVMODE=1 $(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 

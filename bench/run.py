@@ -1,6 +1,6 @@
 """``make bench``: what lifespan_signals costs and what it saves, measured as ratios.
 
-Each comparison starts its servers side by side (subprocesses on free loopback ports) and drives
+Each comparison starts its servers side by side (subprocesses on loopback port 0) and drives
 them in turn with wrk, ROUNDS times, the order rotating every round; the figure is the median of
 the per-round ratios of requests/s. On a busy machine absolute req/s drift from minute to minute,
 but two servers measured seconds apart drift together. Startup and SIGTERM-to-exit are in ms.
@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
 from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
+from tests import catalogue
 
 HERE = ROOT / "bench"
 PYTHON = sys.executable
@@ -39,28 +40,32 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 
 
-def uvicorn(app: str, lifespan: str = "on") -> list[str]:
-    return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
-            "--lifespan", lifespan, "--no-access-log", "--log-level", "warning"]  # fmt: skip
-
-
-RUNASGI = [PYTHON, "manage.py", "runasgi", "--noreload", "127.0.0.1:{port}"]
-
-
-def daphne(app: str, module: str = "daphne") -> list[str]:
-    return [PYTHON, "-m", module, "-b", "127.0.0.1", "-p", "{port}", app]
-
-
-LIFESPAN_DAPHNE = "lifespan_signals.daphne"  # lifespan-daphne, Daphne's CLI with the lifespan
-
-
 @dataclass
 class Server:
-    """How to start one server, and the path that wrk loads on it."""
+    """How to start one server (from the tests' catalogue), and the path that wrk loads on it."""
 
-    command: list[str]
+    command: Command
     path: str
     env: dict[str, str]
+
+
+Command = tuple[catalogue.Server, str, tuple[str, ...]]  # server, application, options
+
+
+def uvicorn(app: str, lifespan: str = "on") -> Command:
+    # Its INFO log stays on: it is where uvicorn reports the port it bound.
+    return catalogue.UVICORN_AUTO, app, ("--lifespan", lifespan, "--no-access-log")
+
+
+RUNASGI: Command = (catalogue.RUNASGI, "", ())
+UPSTREAM: Command = (catalogue.UPSTREAM, "", ())
+
+
+def daphne(app: str, server: catalogue.Server = catalogue.DAPHNE) -> Command:
+    return server, app, ()
+
+
+LIFESPAN_DAPHNE = catalogue.LIFESPAN_DAPHNE  # lifespan-daphne, Daphne's CLI with the lifespan
 
 
 BENCH = {"DJANGO_SETTINGS_MODULE": "bench.settings"}
@@ -196,7 +201,7 @@ def measure(servers: dict[str, Server], logs: Path, env: dict[str, str]) -> tupl
         for name, server in servers.items():
             log = logs / f"{re.sub(r'[^a-z]+', '-', name)}.log"
             running[name] = stack.enter_context(
-                serve(server.command, server.env | env, server.path, log)
+                serve(*server.command, server.env | env, server.path, log)
             )
         for name in names:
             wrk(running[name].url, 2)  # warm-up (slow servers may complete none)
@@ -293,11 +298,11 @@ def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> flo
     times = []
     for run in range(runs):
         log = logs / f"sigterm-{name}-{run}.log"
-        with serve(server.command, server.env, server.path, log) as running:
+        with serve(*server.command, server.env, server.path, log) as running:
             time.sleep(0.5)
             started = time.perf_counter()
             running.process.send_signal(signal.SIGTERM)
-            code = running.process.wait(30)
+            code = running.process.wait_exit(30)
             times.append((time.perf_counter() - started) * 1000)
         # uvicorn re-raises the SIGTERM it handled once shut down: -15 is a clean exit there.
         if code not in (0, -signal.SIGTERM) or "Lifespan shutdown complete" not in log.read_text():
@@ -333,8 +338,7 @@ def main_only(prefix: str) -> None:
     rows: list[Row] = [lookup_row()] if prefix.startswith("p6") else []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         logs = Path(tmp)
-        upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
-        with serve(upstream, {}, "/", logs / "upstream.log") as up:
+        with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
             for servers, ratios in COMPARISONS:
                 if any(key.startswith(prefix) for key, _, _ in ratios):
@@ -374,8 +378,7 @@ def main() -> None:
         results["p5_sigterm_exit_ms_lifespan_daphne"] = daphne_exit
         rows.append(Row("p5_sigterm_exit_ms_lifespan_daphne", daphne_exit, f"{daphne_exit:.0f} ms"))
 
-        upstream = [PYTHON, "-m", "bench.upstream", "{port}"]
-        with serve(upstream, {}, "/", logs / "upstream.log") as up:
+        with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
             for servers, ratios in COMPARISONS:
                 new = compare(servers, ratios, logs, env, rps_medians, cpu_medians)

@@ -1,36 +1,29 @@
-"""Servers as subprocesses on free loopback ports, and wrk to load them."""
+"""Servers as subprocesses on loopback port 0 (the tests' harness), and wrk to load them."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.catalogue import Server
+from tests.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32
 WRK = ["wrk", "-t2", f"-c{CONNECTIONS}", "--timeout", "10s"]
 
-# The environment of every server: no proxies (all traffic is loopback), no debug modes.
-BASE_ENV = {
-    key: value
-    for key, value in os.environ.items()
-    if "proxy" not in key.lower()
-    and key not in {"PYTHONDEVMODE", "PYTHONASYNCIODEBUG", "PYTHONWARNINGS"}
-} | {"PYTHONPATH": str(ROOT)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# Taken out of every server's environment: proxies (all traffic is loopback) and debug modes.
+CLEAN_ENV: dict[str, str | None] = {
+    key: None
+    for key in os.environ
+    if "proxy" in key.lower() or key in {"PYTHONASYNCIODEBUG", "PYTHONWARNINGS"}
+} | {"PYTHONDEVMODE": None}
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -39,48 +32,30 @@ def tail(path: Path, lines: int = 30) -> str:
 
 @dataclass
 class Running:
-    process: subprocess.Popen[bytes]
+    process: ServerProcess
     url: str
 
 
 @contextlib.contextmanager
-def serve(command: list[str], env: dict[str, str], path: str, log: Path) -> Iterator[Running]:
-    """Start ``command`` on a free port, wait until ``path`` answers 200; SIGTERM it at the end."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [part.format(port=port) for part in command],
-            cwd=ROOT,
-            env=BASE_ENV | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def serve(
+    server: Server, app: str, options: Sequence[str], env: dict[str, str], path: str, log: Path
+) -> Iterator[Running]:
+    """Start ``server`` on port 0, wait until ``path`` answers 200; SIGTERM it at the end.
+
+    Its output is written to ``log`` once it has stopped.
+    """
+    settings = env.get("DJANGO_SETTINGS_MODULE", "bench.settings")
+    process = ServerProcess.of(server, *options, app=app, settings=settings, env=CLEAN_ENV | env)
     try:
-        url = f"http://127.0.0.1:{port}{path}"
-        wait_ready(process, url, log)
-        yield Running(process, url)
+        process.start()
+        process.wait_ready(path, 60)
+        yield Running(process, process.url(path))
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60) -> None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited ({process.returncode}):\n{tail(log)}")
-        with contextlib.suppress(OSError), opener.open(url, timeout=5) as response:
-            if response.status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not ready after {timeout} s:\n{tail(log)}")
-        time.sleep(0.1)
+        if process.returncode is None:
+            with contextlib.suppress(AssertionError):  # still running after 15 s: killed below
+                process.stop(timeout=15)
+        process.kill()
+        log.write_text(process.output())
 
 
 def wrk(url: str, seconds: int) -> tuple[float, int]:

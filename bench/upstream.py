@@ -3,7 +3,7 @@
 It answers every request with the same small JSON body, at a small fraction of what a Django
 request costs, so that the figures measure the client side.
 
-Usage: ``python -m bench.upstream PORT``.
+Usage: ``python -m bench.upstream PORT`` (0: any free port); it prints the port it listens on.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class UpstreamProtocol(asyncio.Protocol):
 async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(UpstreamProtocol, "127.0.0.1", port)
+    print(f"Listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
 

@@ -1,89 +1,52 @@
-"""Run real servers as subprocesses for tests: a free port, readiness polling, clean teardown."""
+"""Run real servers as subprocesses for tests: port 0 read back, readiness polling, clean teardown.
+
+What to run (commands, exit codes, leak patterns) is in ``tests.catalogue``; this module runs it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.catalogue import APP
+from tests.probes import (
+    REPO_ROOT,
+    events_by_pid,
+    free_port,
+    get_json,
+    http_get,
+    listening_ports,
+    read_events,
+    traceback_exceptions,
+    wait_until,
+)
 
-# No proxies from the environment: the servers under test are on 127.0.0.1.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+if TYPE_CHECKING:
+    from tests.catalogue import Server
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET ``url`` on a new connection; return the status and body (also for error statuses)."""
-    try:
-        with _opener.open(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read()
-
-
-def get_json(url: str, timeout: float = 5.0) -> Any:
-    """GET ``url`` and decode its JSON body; fail unless the status is 200."""
-    status, body = http_get(url, timeout)
-    assert status == 200, f"GET {url} returned {status}: {body[:2000]!r}"
-    return json.loads(body)
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """The JSON-lines events file written by the server processes (empty if none yet)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def events_by_pid(events: list[dict[str, Any]]) -> dict[int, list[str]]:
-    """Each process's event names, in the order it recorded them."""
-    by_pid: dict[int, list[str]] = {}
-    for event in events:
-        by_pid.setdefault(event["pid"], []).append(event["event"])
-    return by_pid
-
-
-def traceback_exceptions(output: str) -> list[str]:
-    """The exception line that ends each traceback in ``output``."""
-    lines = output.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        if line.endswith("Traceback (most recent call last):"):
-            following = (later for later in lines[index + 1 :] if later and not later[0].isspace())
-            found.append(next(following, "<end of output>"))
-    return found
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
-        time.sleep(0.05)
+# Re-exported: the tests import these from here.
+__all__ = [
+    "REPO_ROOT",
+    "ServerProcess",
+    "events_by_pid",
+    "free_port",
+    "get_json",
+    "http_get",
+    "listening_ports",
+    "read_events",
+    "traceback_exceptions",
+    "wait_until",
+]
 
 
 class ServerProcess:
@@ -98,12 +61,14 @@ class ServerProcess:
         args: Sequence[str],
         *,
         settings: str,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
+        reports_port: re.Pattern[str] | None = None,
         stdin: int | None = None,
     ) -> None:
         self.args = list(args)
+        self.reports_port = reports_port  # group 1: the port, in the server's output
         self.stdin = stdin  # a file descriptor (a listening socket, as supervisord passes)
-        self.env = {
+        merged: dict[str, str | None] = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
@@ -113,9 +78,30 @@ class ServerProcess:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
+        # None in ``env`` removes the variable (the benchmarks run without PYTHONDEVMODE).
+        self.env = {name: value for name, value in merged.items() if value is not None}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._captured: dict[str, str] = {}  # the output, once the temporary files are gone
+
+    @classmethod
+    def of(
+        cls,
+        server: Server,
+        *options: str,
+        settings: str,
+        app: str = APP,
+        events: Path | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ) -> ServerProcess:
+        """``server`` from the catalogue on port 0, recording events to ``events`` if given."""
+        recording = {"LIFESPAN_TEST_EVENTS": str(events)} if events else {}
+        return cls(
+            server.args(app, *options),
+            settings=settings,
+            env={**recording, **(env or {})},
+            reports_port=server.reports_port,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -160,14 +146,44 @@ class ServerProcess:
     def returncode(self) -> int | None:
         return self._popen.poll()
 
+    def ports(self) -> list[int]:
+        """Every port the server reported so far, in order (a reloader's children each bind one).
+
+        A server that does not report the port it bound (``reports_port`` None: granian logs
+        "Listening at: http://127.0.0.1:0") is looked at instead: the loopback TCP ports its
+        process group listens on (Linux's /proc).
+        """
+        if self.reports_port is None:
+            return listening_ports(self.pid)
+        return [int(port) for port in self.reports_port.findall(self.output())]
+
+    def wait_port(self, timeout: float = 20.0, count: int = 1) -> int:
+        """The port of the ``count``-th report, once the server printed it."""
+        self._wait(lambda: len(self.ports()) >= count, timeout, f"report {count} of its port")
+        return self.ports()[count - 1]
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:<port>`` of the last port the server reported (waits for one)."""
+        self.wait_port()
+        return f"http://127.0.0.1:{self.ports()[-1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
     def wait_ready(self, url: str, timeout: float = 20.0) -> None:
-        """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits."""
+        """Poll ``url`` until it answers 200; fail at once, with the output, if the server exits.
+
+        ``url`` may be a path: then it is on the last port the server reported, looked up at each
+        poll (after a reloader's restart the next child reports a new one).
+        """
         deadline = time.monotonic() + timeout
         while True:
             if (code := self._popen.poll()) is not None:
                 raise self._error(f"exited with code {code} before {url} answered")
             try:
-                status, _ = http_get(url, timeout=1.0)
+                full = url if "://" in url else self._last_url(url)
+                status = None if full is None else http_get(full, timeout=1.0)[0]
             except (OSError, HTTPException):
                 status = None
             if status == 200:
@@ -221,6 +237,19 @@ class ServerProcess:
         return self.stdout() + self.stderr()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _last_url(self, path: str) -> str | None:
+        ports = self.ports()
+        return f"http://127.0.0.1:{ports[-1]}{path}" if ports else None
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if (code := self._popen.poll()) is not None and not predicate():
+                raise self._error(f"exited with code {code} before the {what}")
+            if time.monotonic() > deadline:
+                raise self._error(f"did not {what} within {timeout} s")
+            time.sleep(0.05)
 
     @property
     def _popen(self) -> subprocess.Popen[bytes]:

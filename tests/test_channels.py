@@ -14,11 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 from channels.auth import AuthMiddlewareStack
@@ -37,8 +34,9 @@ from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.channels import ProtocolTypeRouter
 from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.servers import REPO_ROOT, ServerProcess, free_port, get_json, read_events
-from tests.utils import Lifespan, connected
+from tests.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
+from tests.servers import REPO_ROOT, ServerProcess, get_json, read_events
+from tests.utils import Lifespan, connected, enter, without_db_connection_cleanup
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
@@ -101,11 +99,7 @@ class ChannelsTestCase(SimpleTestCase):
     def setUp(self):
         StateConsumer.scopes = []
         opened.clear()
-        # Consumers close stale DB connections between messages; Channels' communicators stub
-        # that out only while they send or receive. No database here: stub it for the test.
-        patcher = mock.patch("channels.db.close_old_connections", return_value=None)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        enter(self, without_db_connection_cleanup())
 
     def assert_consumers_got(self, client):
         for scope in StateConsumer.scopes:
@@ -315,67 +309,31 @@ except ImportError:
 # -- real servers ------------------------------------------------------------------------------
 
 TIMEOUT = 20.0
-LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", "Exception ignored")
 BAD = ("No application configured", "unsupported", "Traceback", "ResourceWarning", *LEAKS)
 
 
-@dataclass(frozen=True)
-class Server:
-    name: str
-    args: Callable[[int], list[str]]
-    stopped_exit: int
-
-
-SERVERS = [
-    # uvicorn re-raises the SIGTERM it handled after a clean shutdown.
-    Server(
-        "uvicorn",
-        lambda port: [
-            *(sys.executable, "-m", "uvicorn", "tests.channelsapp.asgi:application"),
-            *("--lifespan", "on", "--host", "127.0.0.1", "--port", str(port)),
-        ],
-        stopped_exit=-signal.SIGTERM,
-    ),
-    Server(
-        "runasgi",
-        lambda port: [
-            *(sys.executable, "-m", "django", "runasgi", "--noreload", f"127.0.0.1:{port}"),
-        ],
-        stopped_exit=0,
-    ),
-    Server(
-        "lifespan-daphne",
-        lambda port: [
-            *(sys.executable, "-m", "lifespan_signals.daphne", "-b", "127.0.0.1", "-p", str(port)),
-            "tests.channelsapp.asgi:application",
-        ],
-        stopped_exit=0,
-    ),
-]
+SERVERS = [UVICORN.param(), RUNASGI.param(), LIFESPAN_DAPHNE.param()]
+APP = "tests.channelsapp.asgi:application"
 
 
 @contextlib.contextmanager
-def serving(server: Server, events_file: Path) -> Iterator[tuple[ServerProcess, str, str]]:
-    """``server`` serving tests.channelsapp on a free port, ready: the process and its base and
+def serving(serve, server: Server) -> Iterator[tuple[ServerProcess, str, str]]:
+    """``server`` serving tests.channelsapp on port 0, ready: the process and its base and
     WebSocket URLs."""
-    port = free_port()
-    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/state/"
-    env = {"LIFESPAN_TEST_EVENTS": str(events_file)}
-    with ServerProcess(server.args(port), settings="tests.channelsapp.settings", env=env) as proc:
-        proc.wait_ready(f"{base}/health/", TIMEOUT)
-        yield proc, base, ws_url
+    proc = serve(server, settings="tests.channelsapp.settings", app=APP)
+    proc.wait_ready("/health/", TIMEOUT)
+    yield proc, proc.base, f"ws://127.0.0.1:{proc.wait_port()}/ws/state/"
 
 
 def receive_json(websocket):
     return json.loads(websocket.recv(timeout=TIMEOUT))
 
 
-@pytest.mark.servers
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
-@pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
-def test_consumers_and_views_share_the_client_under_a_real_server(server, tmp_path: Path):
-    events_file = tmp_path / "events.jsonl"
-    with serving(server, events_file) as (proc, base, ws_url):
+@pytest.mark.parametrize("server", SERVERS)
+def test_consumers_and_views_share_the_client_under_a_real_server(serve, server, events):
+    events_file = events
+    with serving(serve, server) as (proc, base, ws_url):
         view = get_json(f"{base}/state/")
         with connect(ws_url, proxy=None, open_timeout=TIMEOUT) as websocket:
             first = receive_json(websocket)
@@ -406,14 +364,13 @@ def test_consumers_and_views_share_the_client_under_a_real_server(server, tmp_pa
         assert text not in output, output
 
 
-@pytest.mark.servers
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
-@pytest.mark.parametrize("server", SERVERS, ids=[server.name for server in SERVERS])
+@pytest.mark.parametrize("server", SERVERS)
 def test_open_websockets_are_closed_and_their_consumers_end_before_lifespan_shutdown(
-    server, tmp_path: Path
+    serve, server, events
 ):
-    events_file = tmp_path / "events.jsonl"
-    with serving(server, events_file) as (proc, _, ws_url):
+    events_file = events
+    with serving(serve, server) as (proc, _, ws_url):
         with connect(ws_url, proxy=None, open_timeout=TIMEOUT) as websocket:
             receive_json(websocket)
             os.kill(proc.pid, signal.SIGTERM)

@@ -129,9 +129,15 @@ class ApplicationChecksTests(SimpleTestCase):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
         from django.core.asgi import get_asgi_application
 
+        # The wrapper is an ASGIHandler itself: only what it wraps tells. Around an application
+        # that cannot be told (which passes), a check that stopped at the wrapper would warn.
+        async def app(scope, receive, send):
+            pass
+
         with override_settings(
             INSTALLED_APPS=["django.contrib.staticfiles", "lifespan_signals"], STATIC_URL="/static/"
         ):
+            self.assertEqual(self.check(ASGIStaticFilesHandler(app)), [])
             [warning] = self.check(ASGIStaticFilesHandler(get_asgi_application()))
         self.assertEqual(warning.id, "lifespan_signals.W001")
 

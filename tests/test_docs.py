@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, ServerProcess, free_port, get_json, traceback_exceptions
+from tests.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
+from tests.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
 
 DOCS = REPO_ROOT / "docs"
 TUTORIAL = DOCS / "tutorial.md"
@@ -219,38 +220,37 @@ def upstream() -> Iterator[Upstream]:
 # -- serving the tutorial's project --------------------------------------------------------------
 
 
-def _uvicorn(project: Path, port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "mysite.asgi:application",
-        "--app-dir", str(project), "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+def _uvicorn(project: Path) -> list[str]:
+    return UVICORN_AUTO.args("mysite.asgi:application", "--app-dir", str(project))
 
 
-def _runasgi(project: Path, port: int) -> list[str]:
-    # As the tutorial runs it: with the autoreloader.
-    return [sys.executable, str(project / "manage.py"), "runasgi", f"127.0.0.1:{port}"]
+def _runasgi(project: Path) -> list[str]:
+    # As the tutorial runs it: the project's manage.py, with the autoreloader.
+    return [sys.executable, str(project / "manage.py"), "runasgi", "127.0.0.1:0"]
 
 
 @pytest.mark.servers
 @pytest.mark.parametrize(
-    ("command", "stopped_exit"),
-    # uvicorn re-raises the SIGTERM it handled once shut down; runasgi exits 0.
-    [(_uvicorn, -signal.SIGTERM), (_runasgi, 0)],
+    ("command", "server"),
+    [(_uvicorn, UVICORN_AUTO), (_runasgi, RUNASGI_RELOAD)],
     ids=["uvicorn", "runasgi"],
 )
 def test_tutorial_serves_every_request_with_one_client(
-    project, upstream, tmp_path, command, stopped_exit
+    project, upstream, tmp_path, command, server
 ):
     probe = tmp_path / "probe.jsonl"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/quote/"
     env = {
         "PYTHONPATH": str(project),
         "QUOTES_API": upstream.url,
         "TUTORIAL_PROBE_FILE": str(probe),
     }
-    with ServerProcess(command(project, port), settings="mysite.settings", env=env) as server:
-        server.wait_ready(url, TIMEOUT)
+    stopped_exit = server.stopped_exit
+    args = command(project)
+    with ServerProcess(
+        args, settings="mysite.settings", env=env, reports_port=server.reports_port
+    ) as server:
+        server.wait_ready("/quote/", TIMEOUT)
+        url = server.url("/quote/")
         responses = [get_json(url) for _ in range(REQUESTS)]
         code = server.stop(signal.SIGTERM, TIMEOUT)
         output = server.output()

@@ -24,7 +24,7 @@ from lifespan_signals.budget import Budget, TimedOut
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
 from lifespan_signals.testing import lifespan
-from tests.utils import Lifespan, connected, registered
+from tests.utils import Lifespan, connected, open_client, registered
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
@@ -76,10 +76,6 @@ def tracked_resource(events, name):
         events.append(name)
 
     return resource
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
 
 
 class Recorder:

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import SimpleTestCase, override_settings
 
@@ -15,14 +15,10 @@ from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
 from lifespan_signals.lifespan import LifespanProtocolError
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
-from tests.utils import LIFESPAN_SCOPE, Lifespan, connected
+from tests.utils import LIFESPAN_SCOPE, Lifespan, connected, open_client
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
 
 
 async def boom(sender, **kwargs):
@@ -141,7 +137,7 @@ class StartupTests(SimpleTestCase):
         self.assertRegex(
             output,
             r"DEBUG:lifespan_signals.steps:"
-            r"startup receiver tests.test_lifespan.open_client: [0-9.]+ ms",
+            r"startup receiver tests.utils.open_client: [0-9.]+ ms",
         )
         self.assertRegex(
             output,
@@ -262,7 +258,10 @@ class TimeoutTests(SimpleTestCase):
         release = threading.Event()
         ran = []
 
+        threads = []
+
         def hangs(sender, **kwargs):
+            threads.append(threading.current_thread())
             release.wait(5)
 
         def after(sender, **kwargs):
@@ -274,7 +273,11 @@ class TimeoutTests(SimpleTestCase):
         text = message["message"]
         self.assertIn(".<locals>.hangs timed out: still running after 0.2 s", text)
         self.assertIn(".<locals>.after timed out: never started after 0.2 s", text)
-        await asyncio.sleep(0.1)  # let the worker thread notice it was abandoned
+        # Wait for the event that would disprove it: the receivers' batch runs on to ``after`` in
+        # the same thread-sensitive thread once ``hangs`` returns. A call queued behind the batch
+        # on that thread runs once the batch is over, whichever way it ended.
+        barrier = await sync_to_async(threading.current_thread, thread_sensitive=True)()
+        self.assertEqual(threads, [barrier])
         self.assertEqual(ran, [])
 
     @override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=0.2)

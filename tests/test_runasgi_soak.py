@@ -16,11 +16,13 @@ import time
 
 import pytest
 
-from tests.servers import events_by_pid, free_port, read_events
+from tests.servers import events_by_pid, read_events
 from tests.test_runasgi_stress import alive, group_members, runasgi
 
 pytestmark = [
     pytest.mark.soak,
+    pytest.mark.servers,
+    pytest.mark.timeout(600),  # 20 runs of up to ~10 s each on a loaded machine
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
 ]
 
@@ -36,11 +38,10 @@ def _one_run(tmp_path, index, rng):
         "LIFESPAN_TEST_HANG": "shutdown",
         "LIFESPAN_TEST_HANG_SECONDS": "0.5",  # a shutdown that takes a moment
     }
-    port = free_port()
     how = rng.choice(["sigterm", "ctrl-c"])
     delay = rng.uniform(0, 4)
-    with runasgi(port, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", 30)
+    with runasgi(events=events, **env) as server:
+        server.wait_ready("/health/", 30)
         os.utime(watched)
         time.sleep(delay)
         if how == "ctrl-c":

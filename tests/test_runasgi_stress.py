@@ -1,7 +1,7 @@
 """``manage.py runasgi`` under stress: stops at the worst moments, a dead parent, a second Ctrl+C,
 a broken ``apps.py``, extreme numbers, applications that do not speak lifespan, keep-alive clients.
 
-Real subprocesses on free loopback ports (``tests.faultapp``'s project), real signals, real files.
+Real subprocesses on loopback port 0 (``tests.faultapp``'s project), real signals, real files.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from lifespan_signals.management.commands.runasgi import Command
+from tests.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
 from tests.servers import (
     REPO_ROOT,
     ServerProcess,
     events_by_pid,
-    free_port,
     get_json,
     http_get,
     read_events,
@@ -33,22 +33,19 @@ from tests.servers import (
     wait_until,
 )
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
-]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
 SETTINGS = "tests.faultapp.settings"
 TIMEOUT = 30.0
-CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
-NOISE = ("Traceback", "race condition", "Exception ignored", "Unclosed client session")
 
 
-def runasgi(port, *options, events, **env):
-    command = [sys.executable, "manage.py", "runasgi", *options, f"127.0.0.1:{port}"]
-    return ServerProcess(
-        command, settings=SETTINGS, env={"LIFESPAN_TEST_EVENTS": str(events), **env}
-    )
+def runasgi(*options, events, **env):
+    """``manage.py runasgi`` with ``options`` (the reloader unless ``--noreload``) on port 0."""
+    if options and isinstance(options[0], int):
+        # Compatibility (branches written against runasgi(port, ...)): the port is ignored, the
+        # server binds port 0; use server.url(path) / server.wait_ready(path), not the port.
+        options = options[1:]
+    return ServerProcess.of(RUNASGI_RELOAD, *options, settings=SETTINGS, events=events, env=env)
 
 
 def kinds(events):
@@ -93,8 +90,7 @@ def assert_paired(events, output):
 
 
 def assert_quiet(output):
-    for noise in NOISE:
-        assert noise not in output, f"{noise!r} in output:\n{output}"
+    assert_clean(output, "Traceback", "race condition")
 
 
 def touch_until_noticed(watched, events, count=1):
@@ -108,16 +104,8 @@ def touch_until_noticed(watched, events, count=1):
             time.sleep(0.05)
 
 
-@pytest.fixture
-def events(tmp_path):
-    return tmp_path / "events.jsonl"
-
-
-@pytest.fixture
-def watched(tmp_path):
-    path = tmp_path / "watched.txt"
-    path.write_text("")
-    return path
+def serve_runasgi(serve, *options, **env):
+    return serve(RUNASGI_RELOAD, *options, settings=SETTINGS, env=env)
 
 
 def stop(server, how):
@@ -132,18 +120,19 @@ def stop(server, how):
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, "ctrl-c"], ids=["sigterm", "ctrl-c"])
-def test_stop_while_the_old_child_shuts_down_for_a_restart_ends_the_command(events, watched, how):
+def test_stop_while_the_old_child_shuts_down_for_a_restart_ends_the_command(
+    serve, events, watched, how
+):
     env = {"LIFESPAN_TEST_WATCH": str(watched), "LIFESPAN_TEST_HANG": "shutdown"}
     env["LIFESPAN_TEST_HANG_SECONDS"] = "2"  # a slow shutdown: the moment lasts
-    port = free_port()
-    with runasgi(port, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        touch_until_noticed(watched, events)
-        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the old child's shutdown")
-        stop(server, how)
-        code = server.wait_exit(TIMEOUT)
-        left = group_members(server.pid)
-        output = server.output()
+    server = serve_runasgi(serve, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    touch_until_noticed(watched, events)
+    wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the old child's shutdown")
+    stop(server, how)
+    code = server.wait_exit(TIMEOUT)
+    left = group_members(server.pid)
+    output = server.output()
     assert code == 0, output
     assert left == [], output  # no new child, nothing of the command's still runs
     assert Counter(kinds(events))["startup"] == 1, output  # no new child started
@@ -152,18 +141,17 @@ def test_stop_while_the_old_child_shuts_down_for_a_restart_ends_the_command(even
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, "ctrl-c"], ids=["sigterm", "ctrl-c"])
-def test_stop_while_the_new_child_starts_up_ends_the_command(events, watched, how):
+def test_stop_while_the_new_child_starts_up_ends_the_command(serve, events, watched, how):
     env = {"LIFESPAN_TEST_WATCH": str(watched), "LIFESPAN_TEST_HANG": "startup"}
     env["LIFESPAN_TEST_HANG_SECONDS"] = "2"  # a slow startup: the moment lasts
-    port = free_port()
-    with runasgi(port, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        touch_until_noticed(watched, events)
-        wait_until(lambda: kinds(events).count("hang-start") == 2, TIMEOUT, "the new startup")
-        stop(server, how)
-        code = server.wait_exit(TIMEOUT)
-        left = group_members(server.pid)
-        output = server.output()
+    server = serve_runasgi(serve, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    touch_until_noticed(watched, events)
+    wait_until(lambda: kinds(events).count("hang-start") == 2, TIMEOUT, "the new startup")
+    stop(server, how)
+    code = server.wait_exit(TIMEOUT)
+    left = group_members(server.pid)
+    output = server.output()
     assert code == 0, output
     assert left == [], output  # no new child, nothing of the command's still runs
     assert Counter(kinds(events))["startup"] == 2, output  # startup finished, then shutdown
@@ -174,16 +162,15 @@ def test_stop_while_the_new_child_starts_up_ends_the_command(events, watched, ho
 # -- orphans, SIGHUP ------------------------------------------------------------------------------
 
 
-def test_child_shuts_down_when_the_reloader_parent_is_killed(events):
-    port = free_port()
-    with runasgi(port, events=events) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        child = get_json(f"http://127.0.0.1:{port}/")["pid"]
-        os.kill(server.pid, signal.SIGKILL)  # no chance to pass anything on
-        killed = time.monotonic()
-        wait_until(lambda: not alive(child), TIMEOUT, "the orphan to exit")
-        took = time.monotonic() - killed
-        output = server.output()
+def test_child_shuts_down_when_the_reloader_parent_is_killed(serve, events):
+    server = serve_runasgi(serve)
+    server.wait_ready("/health/", TIMEOUT)
+    child = get_json(server.url("/"))["pid"]
+    os.kill(server.pid, signal.SIGKILL)  # no chance to pass anything on
+    killed = time.monotonic()
+    wait_until(lambda: not alive(child), TIMEOUT, "the orphan to exit")
+    took = time.monotonic() - killed
+    output = server.output()
     assert kinds(events) == ["startup", "shutdown"], output
     assert read_events(events)[1]["pid"] == child
     assert "runasgi's reloader process is gone; shutting down." in output
@@ -192,12 +179,11 @@ def test_child_shuts_down_when_the_reloader_parent_is_killed(events):
 
 
 @pytest.mark.parametrize("options", [(), ("--noreload",)], ids=["reload", "noreload"])
-def test_sighup_stops_like_sigterm(events, options):
-    port = free_port()
-    with runasgi(port, *options, events=events) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        code = server.stop(signal.SIGHUP, TIMEOUT)
-        output = server.output()
+def test_sighup_stops_like_sigterm(serve, events, options):
+    server = serve_runasgi(serve, *options)
+    server.wait_ready("/health/", TIMEOUT)
+    code = server.stop(signal.SIGHUP, TIMEOUT)
+    output = server.output()
     assert code == 0, output
     assert kinds(events) == ["startup", "shutdown"], output
     assert_paired(events, output)
@@ -209,31 +195,29 @@ def test_sighup_stops_like_sigterm(events, options):
 
 @pytest.mark.parametrize("how", ["ctrl-c", signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("options", [(), ("--noreload",)], ids=["reload", "noreload"])
-def test_second_stop_forces_the_exit_and_says_what_it_abandons(events, options, how):
+def test_second_stop_forces_the_exit_and_says_what_it_abandons(serve, events, options, how):
     env = {"LIFESPAN_TEST_HANG": "shutdown", "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "None"}
-    port = free_port()
-    with runasgi(port, *options, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        stop(server, how)
-        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the hanging shutdown")
-        stop(server, how)
-        code = server.wait_exit(TIMEOUT)
-        output = server.output()
+    server = serve_runasgi(serve, *options, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    stop(server, how)
+    wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "the hanging shutdown")
+    stop(server, how)
+    code = server.wait_exit(TIMEOUT)
+    output = server.output()
     assert code == 1, output
     assert "Forced exit: abandoning lifespan shutdown." in output
     assert_quiet(output)
 
 
-def test_one_ctrl_c_is_not_taken_for_two_with_the_reloader(events):
+def test_one_ctrl_c_is_not_taken_for_two_with_the_reloader(serve, events):
     # The terminal sends SIGINT to every process of the group; the child must not count the
     # parent's passing it on as a second one.
     env = {"LIFESPAN_TEST_HANG": "shutdown", "LIFESPAN_TEST_HANG_SECONDS": "1.5"}
-    port = free_port()
-    with runasgi(port, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        os.killpg(server.pid, signal.SIGINT)
-        code = server.wait_exit(TIMEOUT)
-        output = server.output()
+    server = serve_runasgi(serve, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    os.killpg(server.pid, signal.SIGINT)
+    code = server.wait_exit(TIMEOUT)
+    output = server.output()
     assert code == 0, output
     assert "Forced exit" not in output
     assert "Lifespan shutdown complete" in output
@@ -241,17 +225,17 @@ def test_one_ctrl_c_is_not_taken_for_two_with_the_reloader(events):
     assert_quiet(output)
 
 
+@pytest.mark.servers
 def test_servers_under_test_take_ctrl_c_even_when_the_suite_ignores_it(events):
     # `make test &` starts the suite with SIGINT ignored; the servers must not inherit that.
-    port = free_port()
-    server = runasgi(port, "--noreload", events=events)
+    server = runasgi("--noreload", events=events)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         server.start()
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
+        server.wait_ready("/health/", TIMEOUT)
         os.killpg(server.pid, signal.SIGINT)
         code = server.wait_exit(TIMEOUT)
         output = server.output()
@@ -276,9 +260,10 @@ def _write(path, text):
     os.utime(path, (later, later))
 
 
-def _serves(port):
+def _serves(server):
+    """Whether the last child that reported its port answers on it."""
     try:
-        return http_get(f"http://127.0.0.1:{port}/health/", timeout=1.0)[0] == 200
+        return http_get(server.url("/health/"), timeout=1.0)[0] == 200
     except (OSError, http.client.HTTPException):
         return False
 
@@ -289,7 +274,9 @@ def wait_until_or(predicate, timeout):
         time.sleep(0.05)
 
 
-def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(events, tmp_path):
+def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(
+    serve, events, tmp_path
+):
     package = tmp_path / "extraapp"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -298,28 +285,28 @@ def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(ev
         "LIFESPAN_TEST_EXTRA_APP": "extraapp",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(tmp_path)]),
     }
-    port = free_port()
-    with runasgi(port, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        _write(package / "apps.py", BROKEN_APP)
-        wait_until(lambda: "SyntaxError" in server.stderr(), TIMEOUT, "the error")
-        assert kinds(events) == ["startup", "shutdown"]
+    server = serve_runasgi(serve, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    _write(package / "apps.py", BROKEN_APP)
+    wait_until(lambda: "SyntaxError" in server.stderr(), TIMEOUT, "the error")
+    assert kinds(events) == ["startup", "shutdown"]
 
-        # Fixed: written again until the reloader, which may not have looked yet, notices (a new
-        # child starts: its system checks begin); then that child serves.
-        def children():
-            return server.stdout().count("Performing system checks")
+    # Fixed: written again until the reloader, which may not have looked yet, notices (a new
+    # child starts: its system checks begin); then that child serves. A fixed wait between writes
+    # restarted a slow (loaded) machine's child again and again.
+    def children():
+        return server.stdout().count("Performing system checks")
 
-        before = children()
-        deadline = time.monotonic() + TIMEOUT
-        while children() == before:
-            assert server.returncode is None, server.output()  # it keeps watching
-            assert time.monotonic() < deadline, server.output()
-            _write(package / "apps.py", GOOD_APP)
-            wait_until_or(lambda: children() > before, 1.5)
-        wait_until(lambda: _serves(port), TIMEOUT, "the fixed project served")
-        code = server.stop(signal.SIGTERM, TIMEOUT)
-        output = server.output()
+    before = children()
+    deadline = time.monotonic() + TIMEOUT
+    while children() == before:
+        assert server.returncode is None, server.output()  # it keeps watching
+        assert time.monotonic() < deadline, server.output()
+        _write(package / "apps.py", GOOD_APP)
+        wait_until_or(lambda: children() > before, 1.5)
+    wait_until(lambda: _serves(server), TIMEOUT, "the fixed project served")
+    code = server.stop(signal.SIGTERM, TIMEOUT)
+    output = server.output()
     assert code == 0, output
     assert kinds(events) == ["startup", "shutdown"] * 2, output
     assert traceback_exceptions(output) == ["SyntaxError: expected ':'"], output
@@ -329,14 +316,15 @@ def test_error_in_apps_py_with_the_reloader_is_shown_and_fixed_like_runserver(ev
 
 
 @pytest.mark.parametrize("value", ["inf", "1e12"])
-def test_huge_timeouts_mean_no_limit_not_a_crash(events, value):
-    # Settings spell "no limit" None (checks E001/E002 refuse inf): huge finite values here.
-    env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "1e12", "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "1e12"}
-    port = free_port()
-    with runasgi(port, "--graceful-timeout", value, events=events, **env) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        code = server.stop(signal.SIGTERM, TIMEOUT)
-        output = server.output()
+def test_huge_timeouts_mean_no_limit_not_a_crash(serve, events, value):
+    # The settings must be finite (lifespan_signals.E001/E002 refuse inf, test_checks.py); the
+    # command's options take inf for "no limit".
+    huge = "1e12"
+    env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": huge, "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": huge}
+    server = serve_runasgi(serve, "--graceful-timeout", value, **env)
+    server.wait_ready("/health/", TIMEOUT)
+    code = server.stop(signal.SIGTERM, TIMEOUT)
+    output = server.output()
     assert code == 0, output
     assert kinds(events) == ["startup", "shutdown"], output
     assert "OverflowError" not in output
@@ -378,38 +366,38 @@ def test_negative_seconds_say_what_is_wrong(option, value):
         ("returns", "ended during lifespan startup without replying."),
     ],
 )
-def test_the_drivers_explanation_is_printed_when_startup_fails(events, app, explanation):
+def test_the_drivers_explanation_is_printed_when_startup_fails(serve, events, app, explanation):
     env = {"LIFESPAN_TEST_ASGI_APPLICATION": f"tests.faultapp.rawapps.{app}"}
-    with runasgi(free_port(), "--noreload", events=events, **env) as server:
-        code = server.wait_exit(TIMEOUT)
-        output = server.output()
+    server = serve_runasgi(serve, "--noreload", **env)
+    code = server.wait_exit(TIMEOUT)
+    output = server.output()
     assert code == 1, output
     assert explanation in output
     assert "Wrap it in lifespan_signals.asgi.LifespanWrapper." in output
     assert output.index(explanation) < output.index("Lifespan startup failed (see above)")
 
 
-def test_an_application_that_never_replies_is_given_up_on_and_named(events):
+def test_an_application_that_never_replies_is_given_up_on_and_named(serve, events):
     env = {
         "LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.silent",
         "LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "0.2",
         "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "0.2",
     }
-    with runasgi(free_port(), "--noreload", events=events, **env) as server:
-        code = server.wait_exit(TIMEOUT)
-        output = server.output()
+    server = serve_runasgi(serve, "--noreload", **env)
+    code = server.wait_exit(TIMEOUT)
+    output = server.output()
     assert code == 1, output
     # The backstop: the application's own budgets (0.2 + 0.2 s) and the driver's grace (5 s).
     assert "Lifespan startup did not finish within 5.4 s." in output
     assert "Starting ASGI" not in output
 
 
-def test_the_drivers_explanation_is_printed_when_shutdown_fails(events):
+def test_the_drivers_explanation_is_printed_when_shutdown_fails(serve, events):
     env = {"LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.raises_at_shutdown"}
-    with runasgi(free_port(), "--noreload", events=events, **env) as server:
-        wait_until(lambda: "Quit the server with" in server.output(), TIMEOUT, "serving")
-        code = server.stop(signal.SIGTERM, TIMEOUT)
-        output = server.output()
+    server = serve_runasgi(serve, "--noreload", **env)
+    wait_until(lambda: "Quit the server with" in server.output(), TIMEOUT, "serving")
+    code = server.stop(signal.SIGTERM, TIMEOUT)
+    output = server.output()
     assert code == 0, output
     assert "ended during lifespan shutdown without replying: it raised RuntimeError" in output
     assert "its report is above" not in output
@@ -424,30 +412,28 @@ def _get(connection, path):
     return response.status, response.getheader("connection"), response.read()
 
 
-def test_keep_alive_connections_start_no_request_that_is_not_waited_for(events):
-    port = free_port()
-    with runasgi(port, "--noreload", events=events) as server:
-        server.wait_ready(f"http://127.0.0.1:{port}/health/", TIMEOUT)
-        busy = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-        assert _get(idle, "/health/")[0] == 200  # now an idle keep-alive connection
-        result = {}
-        thread = threading.Thread(
-            target=lambda: result.update(busy=_get(busy, "/slow/?seconds=1.5"))
-        )
-        thread.start()
-        wait_until(lambda: "slow-start" in kinds(events), TIMEOUT, "the slow request")
-        server.send_signal(signal.SIGTERM)
-        wait_until(lambda: "Waiting for 1 in-flight" in server.output(), TIMEOUT, "the drain")
-        try:  # a new request on the idle connection, while the drain runs
-            late = _get(idle, "/slow/?seconds=3")
-        except (http.client.HTTPException, OSError) as exc:
-            late = exc  # refused: the connection was closed
-        thread.join(TIMEOUT)
-        code = server.wait_exit(TIMEOUT)
-        output = server.output()
-        busy.close()
-        idle.close()
+def test_keep_alive_connections_start_no_request_that_is_not_waited_for(serve, events):
+    server = serve_runasgi(serve, "--noreload")
+    server.wait_ready("/health/", TIMEOUT)
+    port = server.wait_port()
+    busy = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    assert _get(idle, "/health/")[0] == 200  # now an idle keep-alive connection
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(busy=_get(busy, "/slow/?seconds=1.5")))
+    thread.start()
+    wait_until(lambda: "slow-start" in kinds(events), TIMEOUT, "the slow request")
+    server.send_signal(signal.SIGTERM)
+    wait_until(lambda: "Waiting for 1 in-flight" in server.output(), TIMEOUT, "the drain")
+    try:  # a new request on the idle connection, while the drain runs
+        late = _get(idle, "/slow/?seconds=3")
+    except (http.client.HTTPException, OSError) as exc:
+        late = exc  # refused: the connection was closed
+    thread.join(TIMEOUT)
+    code = server.wait_exit(TIMEOUT)
+    output = server.output()
+    busy.close()
+    idle.close()
     assert code == 0, output
     status, connection, body = result["busy"]
     assert (status, connection) == (200, "close"), body  # answered, then the connection closes

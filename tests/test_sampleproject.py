@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_DEADLINE = 30.0
-SHUTDOWN_DEADLINE = 15.0
+from tests.catalogue import UVICORN, assert_clean
+from tests.servers import ServerProcess, http_get
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+TIMEOUT = 30.0
 
 
 def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200
-        return response.read().decode()
-
-
-def _wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited with {server.process.returncode}:\n{server.output()}")
-        try:
-            if _get(f"{server.base_url}/health/") == "ok":
-                return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"server not healthy after {STARTUP_DEADLINE} s:\n{server.output()}")
+    status, body = http_get(url, timeout=10)
+    assert status == 200, body
+    return body.decode()
 
 
 def _stat(html: str, name: str) -> int:
@@ -65,35 +30,18 @@ def _stat(html: str, name: str) -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "sampleproject.settings",
-        "SAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"),
-        "SAMPLE_SERVICE_LATENCY": "0.02",
-        "PYTHONDEVMODE": "1",
-    }
-    log_path = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "sampleproject.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield Server(process, f"http://127.0.0.1:{port}", log_path)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=SHUTDOWN_DEADLINE)
+def server(serve, tmp_path: Path) -> ServerProcess:
+    env = {"SAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"), "SAMPLE_SERVICE_LATENCY": "0.02"}
+    proc = serve(
+        UVICORN, settings="sampleproject.settings", app="sampleproject.asgi:application", env=env
+    )
+    proc.wait_ready("/health/", TIMEOUT)
+    return proc
 
 
-def test_home_uses_shared_clients_and_shuts_down_cleanly(server: Server) -> None:
-    _wait_until_healthy(server)
-
-    first = _get(f"{server.base_url}/")
-    second = _get(f"{server.base_url}/")
+def test_home_uses_shared_clients_and_shuts_down_cleanly(server: ServerProcess) -> None:
+    first = _get(server.url("/"))
+    second = _get(server.url("/"))
 
     for page in (first, second):
         assert 'data-promotion="AUTUMN15"' in page
@@ -105,14 +53,13 @@ def test_home_uses_shared_clients_and_shuts_down_cleanly(server: Server) -> None
         # Back-to-back requests to the same host: the second one rides the pooled connection.
         assert _stat(second, f"{client}-new-connections") == 1
         assert _stat(second, f"{client}-reused-connections") == 1
-    assert _stat(first, "pid") == _stat(second, "pid") == server.process.pid
+    assert _stat(first, "pid") == _stat(second, "pid") == server.pid
 
-    server.process.send_signal(signal.SIGTERM)
-    returncode = server.process.wait(timeout=SHUTDOWN_DEADLINE)
+    returncode = server.stop(signal.SIGTERM, TIMEOUT)
     output = server.output()
     # uvicorn (0.29+) finishes a graceful shutdown, then re-raises the signal it caught, so the
     # exit status is -SIGTERM rather than 0; its last log lines show the shutdown was clean.
-    assert returncode == -signal.SIGTERM, output
+    assert returncode == UVICORN.stopped_exit == -signal.SIGTERM, output
     assert "Lifespan startup complete" in output
     assert "Lifespan shutdown complete" in output
     assert "Application shutdown complete." in output
@@ -124,5 +71,4 @@ def test_home_uses_shared_clients_and_shuts_down_cleanly(server: Server) -> None
     assert counted in output, output
     assert "shutdown client httpx" in output, output
     assert "shutdown client aiohttp" in output, output
-    for bad in ("Unclosed client session", "Unclosed connector", "ResourceWarning", "Traceback"):
-        assert bad not in output, output
+    assert_clean(output, "ResourceWarning", "Traceback")

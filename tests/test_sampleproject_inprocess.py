@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import re
 from pathlib import Path
-from unittest import mock
 
 import aiohttp
 import httpx
@@ -27,7 +26,7 @@ from lifespan_signals.testing import AsyncClient, LifespanTestMixin, lifespan
 from sampleproject.settings import LIFESPAN_SIGNALS_CLIENTS
 from sampleproject.shop.apps import ShopStats, count_traffic
 from sampleproject.shop.views import PROMOTIONS, RECOMMENDATIONS
-from tests.utils import connected
+from tests.utils import connected, enter, without_db_connection_cleanup
 
 urlpatterns = [path("", include("sampleproject.shop.urls"))]
 
@@ -89,9 +88,7 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
     """Each test runs inside the lifespan, with the shop's receivers connected."""
 
     def setUp(self):
-        receivers = shop_receivers()
-        receivers.__enter__()
-        self.addCleanup(receivers.__exit__, None, None, None)
+        enter(self, shop_receivers())
 
     async def test_startup_opened_the_declared_clients(self):
         self.assertFalse(clients.get("aiohttp", aiohttp.ClientSession).closed)
@@ -126,8 +123,7 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
             self.assertEqual(stat(second, f"{name}-reused-connections"), 1)
 
     async def test_live_stats_consumer_sees_the_same_clients(self):
-        # Consumers close old database connections as they finish; these tests use no database.
-        with mock.patch("channels.db.close_old_connections"):
+        with without_db_connection_cleanup():
             await self._talk_to_the_consumer()
 
     async def _talk_to_the_consumer(self):

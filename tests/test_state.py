@@ -10,11 +10,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.signals import asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
-from tests.utils import Lifespan, connected
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
+from tests.utils import Lifespan, connected, open_client
 
 
 def http_scope(path, state=None, query=b""):
@@ -144,6 +140,9 @@ class RequestStateTests(SimpleTestCase):
     def test_wsgi_request_has_empty_state_with_a_clear_error(self):
         response = self.client.get("/sync-state/")
         self.assertEqual(json.loads(response.content), {"keys": []})
+        # ... and reading a key from it says why it is empty, not just which key is missing.
+        with self.assertRaisesMessage(StateKeyError, "this request carries no lifespan state"):
+            self.client.get("/missing/")
 
 
 class ConcurrentLifespansTests(SimpleTestCase):

@@ -36,15 +36,11 @@ from lifespan_signals.testing import (
     in_lifespan,
     lifespan,
 )
-from tests.utils import connected
+from tests.utils import connected, enter, open_client, without_db_connection_cleanup
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def open_client(sender, *, state, **kwargs):
-    state["client"] = object()
 
 
 async def boom(sender, **kwargs):
@@ -337,10 +333,7 @@ def channels_app():
 
 class CommunicatorTests(SimpleTestCase):
     def setUp(self):
-        # Consumers close old database connections as they finish; no database in these tests.
-        patcher = mock.patch("channels.db.close_old_connections")
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        enter(self, without_db_connection_cleanup())
 
     async def test_websocket_consumers_get_a_copy_of_the_state(self):
         from lifespan_signals.testing import WebsocketCommunicator
@@ -386,9 +379,7 @@ class CommunicatorTests(SimpleTestCase):
 class MixinTests(LifespanTestMixin, SimpleTestCase):
     def setUp(self):
         self.clients = Clients()
-        receivers = self.clients.connected()
-        receivers.__enter__()
-        self.addCleanup(receivers.__exit__, None, None, None)
+        enter(self, self.clients.connected())
 
     def tearDown(self):
         self.clients.assert_closed()  # the lifespan has shut down by now
@@ -416,9 +407,7 @@ class MixinDatabaseTests(LifespanTestMixin, TestCase):
         def count_users(sender, **kwargs):  # sync: runs in the test's thread, on its connection
             self.counts.append(User.objects.count())
 
-        receivers = connected(asgi_startup, count_users)
-        receivers.__enter__()
-        self.addCleanup(receivers.__exit__, None, None, None)
+        enter(self, connected(asgi_startup, count_users))
 
     async def test_receivers_and_test_share_the_test_database(self):
         self.assertEqual(self.counts, [1])
@@ -523,7 +512,7 @@ def anyio_backend():
     return "asyncio"
 
 
-async def open_client(sender, *, state, **kwargs):
+async def open_session(sender, *, state, **kwargs):
     state["session"] = SESSIONS[-1] = aiohttp.ClientSession()
     state["loop"] = asyncio.get_running_loop()
 
@@ -542,7 +531,7 @@ SESSIONS = [None]
 
 @pytest.fixture
 def receivers():
-    with connected(asgi_startup, open_client), connected(asgi_shutdown, close):
+    with connected(asgi_startup, open_session), connected(asgi_shutdown, close):
         yield
     assert SESSIONS[-1].closed
 

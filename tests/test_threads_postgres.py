@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.catalogue import UVICORN
 from tests.postgres import cluster
-from tests.servers import ServerProcess, free_port, get_json
+from tests.servers import get_json
 
 pytestmark = [
     pytest.mark.servers,
@@ -27,23 +28,20 @@ KEPT = 4
 CLIENTS = KEPT // 2
 REQUESTS = 100
 TIMEOUT = 30.0
+APP = "tests.threadapp.asgi:application"
 
 
-def _serve(socket_dir: str, threads: int | None) -> list[int]:
+def _serve(serve, socket_dir: str, threads: int | None) -> list[int]:
     """100 requests, from CLIENTS at once; each answers the PostgreSQL backend pid it used."""
-    port = free_port()
     env = {"LIFESPAN_TEST_DATABASE": socket_dir}
     if threads is not None:
         env["LIFESPAN_TEST_REQUEST_THREADS"] = str(threads)
-    command = [sys.executable, "-m", "uvicorn", "--lifespan", "on", "--port", str(port),
-               "tests.threadapp.asgi:application"]  # fmt: skip
-    with ServerProcess(command, settings="tests.threadapp.settings", env=env) as server:
-        base = f"http://127.0.0.1:{port}"
-        server.wait_ready(f"{base}/health/", TIMEOUT)
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            answers = list(pool.map(lambda _: get_json(f"{base}/db/", TIMEOUT), range(REQUESTS)))
-        server.stop(timeout=TIMEOUT)
-        assert "Traceback" not in server.output(), server.output()
+    server = serve(UVICORN, settings="tests.threadapp.settings", app=APP, env=env, record=False)
+    server.wait_ready("/health/", TIMEOUT)
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(lambda _: get_json(server.url("/db/"), TIMEOUT), range(REQUESTS)))
+    server.stop(timeout=TIMEOUT)
+    assert "Traceback" not in server.output(), server.output()
     return [answer["backend"] for answer in answers]
 
 
@@ -51,11 +49,11 @@ def _connections(log: str) -> int:
     return len(re.findall(r"connection authorized: user=postgres database=postgres", log))
 
 
-def test_conn_max_age_keeps_one_connection_per_kept_thread() -> None:
+def test_conn_max_age_keeps_one_connection_per_kept_thread(serve) -> None:
     with cluster() as (socket_dir, log):
-        kept = _serve(socket_dir, KEPT)
+        kept = _serve(serve, socket_dir, KEPT)
         opened_kept = _connections(log.read_text())
-        new = _serve(socket_dir, None)
+        new = _serve(serve, socket_dir, None)
         opened_new = _connections(log.read_text()) - opened_kept
     assert len(set(kept)) <= KEPT, sorted(set(kept))
     assert opened_kept <= KEPT

@@ -8,17 +8,15 @@ then sequential ones, and stops the server with SIGTERM.
 
 from __future__ import annotations
 
-import importlib.metadata
-import signal
 import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess, free_port, get_json, read_events, wait_until
+from tests.catalogue import GUNICORN, RUNASGI, UVICORN, Server, assert_clean
+from tests.servers import get_json, read_events, wait_until
 
 pytestmark = [
     pytest.mark.servers,
@@ -30,38 +28,7 @@ SETTINGS = "tests.threadapp.settings"
 TIMEOUT = 30.0
 KEPT = 4  # LIFESPAN_SIGNALS_REQUEST_THREADS in the "on" runs
 CONCURRENT = 64
-LEAKS = ("Traceback", "Unclosed", "Task was destroyed", "Exception ignored", "ResourceWarning")
-
-
-def _uvicorn(port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "--lifespan", "on", "--port", str(port), APP]
-
-
-def _runasgi(port: int) -> list[str]:
-    return [sys.executable, "manage.py", "runasgi", "--noreload", f"127.0.0.1:{port}"]
-
-
-def _gunicorn(port: int) -> list[str]:
-    options = ["-w", "2", "-k", "uvicorn_worker.UvicornWorker", "-b", f"127.0.0.1:{port}"]
-    if int(importlib.metadata.version("gunicorn").split(".")[0]) >= 27:
-        options.append("--no-control-socket")
-    return [sys.executable, "-m", "gunicorn", *options, APP]
-
-
-# name -> (command, processes serving requests, Popen.returncode after SIGTERM)
-SERVERS = {
-    "uvicorn": (_uvicorn, 1, -signal.SIGTERM),
-    "runasgi": (_runasgi, 1, 0),
-    "gunicorn-uvicorn-worker": (_gunicorn, 2, 0),
-}
-
-
-def _params() -> list[object]:
-    needs = {"uvicorn": "uvicorn", "runasgi": "daphne", "gunicorn-uvicorn-worker": "uvicorn_worker"}
-    return [
-        pytest.param(name, id=name, marks=pytest.mark.skipif(not find_spec(module), reason=module))
-        for name, module in needs.items()
-    ]
+SERVERS = [UVICORN.param(), RUNASGI.param(), GUNICORN.param()]
 
 
 def _load(base: str) -> tuple[dict[int, set[str]], dict[int, list[str]], dict[int, set[str]]]:
@@ -90,53 +57,48 @@ def _load(base: str) -> tuple[dict[int, set[str]], dict[int, list[str]], dict[in
 
 
 def _run(
-    name: str, threads: int | None, events: Path
+    serve, server: Server, threads: int | None, events: Path
 ) -> tuple[dict[int, set[str]], dict[int, list[str]]]:
-    command, processes, stopped = SERVERS[name]
-    port = free_port()
-    env = {"LIFESPAN_TEST_EVENTS": str(events)}
+    env = {} if threads is None else {"LIFESPAN_TEST_REQUEST_THREADS": str(threads)}
+    proc = serve(server, settings=SETTINGS, app=APP, env=env)
+    proc.wait_ready("/health/", TIMEOUT)
+    base = proc.base
+    burst, sequential, violations = _load(base)
     if threads is not None:
-        env["LIFESPAN_TEST_REQUEST_THREADS"] = str(threads)
-    with ServerProcess(command(port), settings=SETTINGS, env=env) as server:
-        base = f"http://127.0.0.1:{port}"
-        server.wait_ready(f"{base}/health/", TIMEOUT)
-        burst, sequential, violations = _load(base)
-        if threads is not None:
-            # The extra threads of the bursts end; each process keeps at most KEPT.
-            alive: dict[int, int] = {}
+        # The extra threads of the bursts end; each process keeps at most KEPT.
+        alive: dict[int, int] = {}
 
-            def settled() -> bool:
-                report = get_json(f"{base}/report/")
-                alive[report["pid"]] = len(report["request_threads_alive"])
-                return len(alive) == processes and max(alive.values()) <= threads
+        def settled() -> bool:
+            report = get_json(f"{base}/report/")
+            alive[report["pid"]] = len(report["request_threads_alive"])
+            return len(alive) == server.processes and max(alive.values()) <= threads
 
-            wait_until(settled, TIMEOUT, f"at most {threads} request threads per process")
-        returncode = server.stop(timeout=TIMEOUT)
-        output = server.output()
-    assert returncode == stopped, output
-    for leak in LEAKS:
-        assert leak not in output, output
-    assert len(burst) == processes, burst
+        wait_until(settled, TIMEOUT, f"at most {threads} request threads per process")
+    returncode = proc.stop(timeout=TIMEOUT)
+    output = proc.output()
+    assert returncode == server.stopped_exit, output
+    assert_clean(output, "Traceback", "ResourceWarning")
+    assert len(burst) == server.processes, burst
     assert all(not found for found in violations.values()), violations
     exits = [event for event in read_events(events) if event["event"] == "exit"]
-    assert len(exits) == processes, (exits, output)
+    assert len(exits) == server.processes, (exits, output)
     # Stopped at lifespan shutdown: no request thread outlives the server.
-    assert [event["alive"] for event in exits] == [[]] * processes, exits
+    assert [event["alive"] for event in exits] == [[]] * server.processes, exits
     return burst, sequential
 
 
-@pytest.mark.parametrize("name", _params())
-def test_request_threads_are_reused_one_request_at_a_time(name: str, tmp_path: Path) -> None:
-    burst, sequential = _run(name, KEPT, tmp_path / "events.jsonl")
+@pytest.mark.parametrize("server", SERVERS)
+def test_request_threads_are_reused_one_request_at_a_time(serve, server, events) -> None:
+    burst, sequential = _run(serve, server, KEPT, events)
     for pid, threads in sequential.items():
         # The requests that came one by one all ran in threads kept from the bursts.
         assert len(set(threads)) <= KEPT, (pid, threads)
         assert set(threads) <= burst[pid], (pid, threads, burst[pid])
 
 
-@pytest.mark.parametrize("name", _params())
-def test_without_the_setting_each_request_gets_a_new_thread(name: str, tmp_path: Path) -> None:
-    burst, sequential = _run(name, None, tmp_path / "events.jsonl")
+@pytest.mark.parametrize("server", SERVERS)
+def test_without_the_setting_each_request_gets_a_new_thread(serve, server, events) -> None:
+    burst, sequential = _run(serve, server, None, events)
     for pid, threads in sequential.items():
         assert len(set(threads)) == len(threads), (pid, threads)  # Django's: a new one each
         assert not set(threads) & burst[pid], (pid, threads)

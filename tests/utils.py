@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import unittest
 from collections.abc import Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+from unittest import mock
 
 from asgiref.testing import ApplicationCommunicator
 from django.dispatch import Signal
 
 from lifespan_signals.resources import register_resource, unregister_resource
+
+T = TypeVar("T")
 
 LIFESPAN_SCOPE = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.3"}}
 
@@ -24,6 +29,24 @@ def connected(signal: Signal, *receivers: Any) -> Iterator[None]:
     finally:
         for receiver in receivers:
             signal.disconnect(receiver)
+
+
+async def open_client(sender: Any, *, state: dict[str, Any], **kwargs: Any) -> None:
+    """An ``asgi_startup`` receiver that puts a new object, the "client", in the state."""
+    state["client"] = object()
+
+
+def enter(test: unittest.TestCase, manager: AbstractContextManager[T]) -> T:
+    """Enter ``manager`` for the rest of ``test`` (``TestCase.enterContext``, Python 3.11+)."""
+    result = manager.__enter__()
+    test.addCleanup(manager.__exit__, None, None, None)
+    return result
+
+
+def without_db_connection_cleanup() -> AbstractContextManager[Any]:
+    """Consumers close old database connections as they finish (Channels' communicators stub that
+    out only while they send or receive); tests without a database stub it out throughout."""
+    return mock.patch("channels.db.close_old_connections", return_value=None)
 
 
 @contextlib.contextmanager
