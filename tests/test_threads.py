@@ -111,7 +111,7 @@ def test_untested_django_or_asgiref_is_warned_about(monkeypatch):
         (message,) = check_request_threads()
     assert message.id == "lifespan_signals.W030"
     assert "but this is django 9.1.0." in message.msg
-    assert "(asgiref 3.13; django 5.2)" in message.msg
+    assert "(asgiref 3.13; django 5.2, 6.0, 6.1)" in message.msg
     assert "LIFESPAN_SIGNALS_REQUEST_THREADS = None" in message.hint
     with override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=None):
         assert check_request_threads() == []  # off: nothing it relies on
