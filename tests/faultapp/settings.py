@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from tests.serverapp.settings import *  # noqa: F403
-from tests.serverapp.settings import INSTALLED_APPS
+from tests.serverapp.settings import INSTALLED_APPS, LOGGING
 
 
 def _from_env(value: str) -> float | str | None:
@@ -29,7 +29,27 @@ ASGI_APPLICATION = os.environ.get(
     "LIFESPAN_TEST_ASGI_APPLICATION", "tests.serverapp.asgi.application"
 )
 if "LIFESPAN_TEST_EXTRA_APP" in os.environ:
-    INSTALLED_APPS.append(os.environ["LIFESPAN_TEST_EXTRA_APP"])
+    _extra = os.environ["LIFESPAN_TEST_EXTRA_APP"]
+    INSTALLED_APPS.append(_extra)
+    # Django's reloader says (at DEBUG) when it first sees a file, from when on it notices changes:
+    # a test that breaks and fixes the extra app waits for that line, for that app's files only.
+    LOGGING = {
+        **LOGGING,
+        "filters": {
+            "extra": {
+                "()": "django.utils.log.CallbackFilter",
+                "callback": lambda record: f"/{_extra}/" in record.getMessage(),
+            }
+        },
+        "handlers": {
+            **LOGGING["handlers"],
+            "reloader": {"class": "logging.StreamHandler", "filters": ["extra"]},
+        },
+        "loggers": {
+            **LOGGING["loggers"],
+            "django.utils.autoreload": {"handlers": ["reloader"], "level": "DEBUG"},
+        },
+    }
 if "LIFESPAN_SIGNALS_STARTUP_TIMEOUT" in os.environ:
     LIFESPAN_SIGNALS_STARTUP_TIMEOUT = _from_env(os.environ["LIFESPAN_SIGNALS_STARTUP_TIMEOUT"])
 if "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT" in os.environ:
