@@ -23,7 +23,7 @@ from lifespan_signals.checks import check_request_threads
 from lifespan_signals.conf import settings as conf
 from lifespan_signals.threads import RequestThread, RequestThreads
 from tests.servers import REPO_ROOT
-from tests.utils import Lifespan
+from tests.utils import Lifespan, needs_request_threads
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
 THREAD_APP = {
@@ -81,6 +81,7 @@ def test_bad_values_are_refused_with_the_value_and_the_fix(value):
     assert message.hint in text
 
 
+@needs_request_threads
 @pytest.mark.parametrize("value", [None, 1, 64])
 def test_good_values(value):
     with override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=value):
@@ -105,6 +106,7 @@ def test_manage_py_check_fails_on_a_bad_value():
     assert "not 0." in result.stderr
 
 
+@needs_request_threads
 def test_untested_django_or_asgiref_is_warned_about(monkeypatch):
     monkeypatch.setattr(django, "__version__", "9.1.0")
     with override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=4):
@@ -220,6 +222,7 @@ def test_cancelled_futures_are_skipped():
 # -- the handler, message by message ----------------------------------------------------------
 
 
+@needs_request_threads
 @override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=2, **THREAD_APP)
 class HandlerTests(SimpleTestCase):
     async def test_requests_reuse_one_thread_and_shutdown_stops_it_before_completing(self):

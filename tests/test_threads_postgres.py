@@ -16,6 +16,7 @@ import pytest
 from tests.catalogue import UVICORN
 from tests.postgres import cluster
 from tests.servers import get_json
+from tests.utils import needs_request_threads
 
 pytestmark = [
     pytest.mark.servers,
@@ -49,6 +50,7 @@ def _connections(log: str) -> int:
     return len(re.findall(r"connection authorized: user=postgres database=postgres", log))
 
 
+@needs_request_threads
 def test_conn_max_age_keeps_one_connection_per_kept_thread(serve) -> None:
     with cluster() as (socket_dir, log):
         kept = _serve(serve, socket_dir, KEPT)

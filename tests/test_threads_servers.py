@@ -17,6 +17,7 @@ import pytest
 
 from tests.catalogue import GUNICORN, RUNASGI, UVICORN, Server, assert_clean
 from tests.servers import get_json, read_events, wait_until
+from tests.utils import needs_request_threads
 
 pytestmark = [
     pytest.mark.servers,
@@ -87,6 +88,7 @@ def _run(
     return burst, sequential
 
 
+@needs_request_threads
 @pytest.mark.parametrize("server", SERVERS)
 def test_request_threads_are_reused_one_request_at_a_time(serve, server, events) -> None:
     burst, sequential = _run(serve, server, KEPT, events)
