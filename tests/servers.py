@@ -183,7 +183,11 @@ class ServerProcess:
                 raise self._error(f"exited with code {code} before {url} answered")
             try:
                 full = url if "://" in url else self._last_url(url)
-                status = None if full is None else http_get(full, timeout=1.0)[0]
+                # A probe the server accepted is waited for, never abandoned: hanging up on a slow
+                # first answer makes Django cancel that request, and a cancelled sync middleware
+                # prints "Future exception was never retrieved" (Django 6.0+ under load).
+                left = max(deadline - time.monotonic(), 0.1)
+                status = None if full is None else http_get(full, timeout=left)[0]
             except (OSError, HTTPException):
                 status = None
             if status == 200:
