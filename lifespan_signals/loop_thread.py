@@ -67,7 +67,7 @@ class LoopThread:
             done.set()
 
         def start() -> None:
-            started.append(self.loop.create_task(coroutine))
+            started.append(self.loop.create_task(_carry(coroutine)))
             started[0].add_done_callback(copy_outcome)
 
         self.loop.call_soon_threadsafe(start)
@@ -82,7 +82,10 @@ class LoopThread:
                 continue
             if interrupted is not None:
                 raise interrupted
-            return ended.result()
+            try:
+                return ended.result()
+            except _Escaped as escaped:
+                raise escaped.__cause__ from None  # type: ignore[misc]  # always set by _carry
 
     @contextlib.contextmanager
     def as_main_event_loop(self) -> Iterator[None]:
@@ -99,6 +102,19 @@ class LoopThread:
 
 
 _MAIN_LOOP_LOCALS = ("main_event_loop", "main_event_loop_pid")
+
+
+class _Escaped(Exception):
+    """A ``SystemExit`` or ``KeyboardInterrupt`` raised in a task, carried out of it (as its
+    ``__cause__``) as an ``Exception``: asyncio re-raises those two out of ``run_forever``, which
+    would end the loop's thread and leave :meth:`LoopThread.run` waiting for ever."""
+
+
+async def _carry(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    try:
+        return await coroutine
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _Escaped from exc
 
 
 class Terminated(KeyboardInterrupt):

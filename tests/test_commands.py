@@ -417,3 +417,32 @@ def test_sync_handles_async_to_sync_runs_on_the_loop_and_its_sync_to_async_back_
     loop_thread, sync_thread = SyncInside.threads
     assert loop_thread.name == "lifespan-loop"
     assert sync_thread is threading.main_thread()  # thread-sensitive code, as Django expects
+
+
+class AsyncRaises(LifespanCommand):
+    """An async handle() that raises what the test gives it."""
+
+    error: BaseException = SystemExit(4)
+
+    async def handle(self, *args, **options):
+        raise self.error
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("error", [SystemExit(4), KeyboardInterrupt()])
+def test_an_async_handle_raising_systemexit_or_keyboardinterrupt_shuts_down_and_raises_it(error):
+    # asyncio re-raises these two out of the loop: the loop's thread used to die with them, and
+    # the command waited for ever, deaf to SIGTERM and Ctrl+C, with no shutdown.
+    shutdowns = []
+
+    async def record_shutdown(**kwargs):
+        shutdowns.append("shutdown")
+
+    class Command(AsyncRaises):
+        pass
+
+    Command.error = error
+    with connected(asgi_shutdown, record_shutdown), pytest.raises(type(error)) as raised:
+        call_command(Command())
+    assert raised.value is error
+    assert shutdowns == ["shutdown"]
