@@ -124,9 +124,13 @@ def _seconds(value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("seconds should be a number, or None for no limit")
-    if math.isnan(value) or math.isinf(value) or value <= 0:
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float (10**400)
+        seconds = math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError("seconds should be positive and finite (None: no limit)")
-    return float(value)
+    return seconds
 
 
 def _httpx(key: str, value: Any) -> Any:

@@ -6,6 +6,7 @@ import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -68,12 +69,12 @@ def import_backend(alias: str, path: str) -> Callable[..., Any]:
     where = f"{SETTING}[{alias!r}]['BACKEND']"
     try:
         backend = import_string(path)
-    except ImportError as exc:
+    except Exception as exc:  # ImportError; ValueError for ".x"; whatever the module raises
         top = path.split(".")[0]
         hint = (
             f"Install it: pip install 'lifespan-signals[{top}]'."
-            if top in ("httpx", "aiohttp")
-            else "Check the dotted path, and that its package is installed."
+            if top in ("httpx", "aiohttp") and find_spec(top) is None
+            else "Check the dotted path (module.attribute), and that its package is installed."
         )
         message = f"{where} should be importable, but importing {path!r} failed: {exc}"
         raise ClientConfigError(Problem("lifespan_signals.E012", message, hint)) from exc

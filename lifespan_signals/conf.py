@@ -18,13 +18,20 @@ REQUEST_THREADS_HINT = (
 )
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (10**400)
+        return False
+
+
 def timeout_value_problem(name: str, value: object) -> str | None:
     """Say what is wrong with ``value`` as the timeout ``name``, or None when it is valid."""
     if value is None or (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
-        and math.isfinite(value)
         and value > 0
+        and _finite(value)
     ):
         return None
     return f"{name} should be a positive number of seconds or None, not {value!r}."

@@ -274,6 +274,7 @@ class override_clients(test.utils.TestContextDecorator):  # noqa: N801 - like ov
 
     def __init__(self, **replacements: Any) -> None:
         self.replacements = replacements
+        self._pushed: list[dict[str, Any]] = []
         super().__init__()
 
     def enable(self) -> None:
@@ -286,10 +287,11 @@ class override_clients(test.utils.TestContextDecorator):  # noqa: N801 - like ov
                 f"{unknown!r} (declared: {declared!r}). Declare them in the test settings, or "
                 "fix the names."
             )
-        self._pushed = dict(self.replacements)
-        clients._push(clients._overrides, self._pushed)
+        # One pushed dict per entry: the same instance may be entered again while it is active.
+        self._pushed.append(dict(self.replacements))
+        clients._push(clients._overrides, self._pushed[-1])
 
     def disable(self) -> None:
         from lifespan_signals import clients
 
-        clients._remove(clients._overrides, self._pushed)
+        clients._remove(clients._overrides, self._pushed.pop())

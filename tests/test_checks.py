@@ -41,7 +41,7 @@ class SettingsChecksTests(SimpleTestCase):
         self.assertIn("None for no limit", error.hint)
 
     def test_e001_infinite_or_nan_is_not_a_number_of_seconds(self):
-        for value in (float("inf"), float("nan"), -1):
+        for value in (float("inf"), float("nan"), -1, 10**400):  # 10**400: too large for a float
             with (
                 self.subTest(value=value),
                 override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=value),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from unittest import mock
+
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
@@ -71,14 +74,26 @@ class CheckTests(SimpleTestCase):
         )
 
     def test_e012_backend_not_importable_with_the_extra_to_install(self):
-        [(check_id, message, hint)] = problems({"a": {"BACKEND": "httpx.AsyncClent"}})
+        # Not installed (a None in sys.modules makes the import fail and find_spec say so).
+        for package in ("httpx", "aiohttp"):
+            with mock.patch.dict(sys.modules, {package: None}):
+                [(check_id, message, hint)] = problems({"a": {"BACKEND": f"{package}.X"}})
+            self.assertEqual(check_id, "lifespan_signals.E012")
+            self.assertIn("LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be importable", message)
+            self.assertEqual(hint, f"Install it: pip install 'lifespan-signals[{package}]'.")
+        # Installed, with a typo in the class name: installing is not the fix.
+        [(check_id, _, hint)] = problems({"a": {"BACKEND": "httpx.AsyncClent"}})
         self.assertEqual(check_id, "lifespan_signals.E012")
-        self.assertIn("LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be importable", message)
-        self.assertEqual(hint, "Install it: pip install 'lifespan-signals[httpx]'.")
-        [(_, _, hint)] = problems({"a": {"BACKEND": "aiohttp.Nope"}})
-        self.assertEqual(hint, "Install it: pip install 'lifespan-signals[aiohttp]'.")
+        self.assertIn("Check the dotted path", hint)
+
+    def test_e012_a_path_import_string_cannot_even_parse_is_a_check_error_not_a_crash(self):
+        for path in (".x", "x", ""):
+            with self.subTest(path):
+                [(check_id, message, _)] = problems({"a": {"BACKEND": path}})
+                self.assertIn(check_id, ("lifespan_signals.E011", "lifespan_signals.E012"))
+                self.assertIn("LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND']", message)
         [(_, _, hint)] = problems({"a": {"BACKEND": "nosuchpackage.Client"}})
-        self.assertEqual(hint, "Check the dotted path, and that its package is installed.")
+        self.assertEqual(hint, "Check the dotted path (module.attribute), and that its package is installed.")
 
     def test_e013_backend_not_callable(self):
         [(check_id, message, _)] = problems({"a": {"BACKEND": "tests.settings.SECRET_KEY"}})
@@ -112,6 +127,7 @@ class CheckTests(SimpleTestCase):
             ("httpx.AsyncClient", {"timeout": float("nan")}, "but nan is not"),
             ("httpx.AsyncClient", {"timeout": float("inf")}, "but inf is not"),
             ("httpx.AsyncClient", {"timeout": 0}, "but 0 is not"),
+            (httpx, {"timeout": 10**400}, "seconds should be positive and finite"),
             ("httpx.AsyncClient", {"timeout": "10"}, "seconds should be a number"),
             ("httpx.AsyncClient", {"timeout": True}, "seconds should be a number"),
             (httpx, {"limits": {"keepalive_expiry": -5}}, "seconds should be positive"),

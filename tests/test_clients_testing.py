@@ -32,6 +32,15 @@ class OverrideTests(SimpleTestCase):
         self.assertTrue(real.is_closed)
         self.assertFalse(self.fake.is_closed)  # the test owns its replacement
 
+    def test_the_same_instance_entered_twice_is_undone_twice(self):
+        override = override_clients(default="replaced")
+        with override:
+            with override:
+                self.assertEqual(clients["default"], "replaced")
+            self.assertEqual(clients["default"], "replaced")  # the outer entry still holds
+        with self.assertRaises(LifespanNotStarted):
+            clients["default"]
+
     def test_a_sync_decorator_without_a_lifespan(self):
         @override_clients(default=self.fake)
         def check():
