@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from daphne.http_protocol import WebRequest
 from daphne.server import Server  # installs Twisted's asyncio reactor
 from twisted.internet import defer, reactor
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ReactorNotRunning
 
 from lifespan_signals import drain
@@ -82,6 +83,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
 
     def run(self) -> None:
         """Run lifespan startup (raising :class:`LifespanFailed`), then serve until stopped."""
+        self._check_endpoints()
         asyncio.set_event_loop(self.loop)
         with self._stop_on_signals_during_startup():
             try:
@@ -98,6 +100,16 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             # trigger fired, so shut the lifespan down here.
             self.loop.run_until_complete(self._shutdown_lifespan())
             self.phase = "done"
+
+    def _check_endpoints(self) -> None:
+        """Exit (1, ``listen_failure`` set) before startup when an endpoint cannot be parsed:
+        Daphne only parses them when it starts listening, after lifespan startup."""
+        for endpoint in self.endpoints:
+            try:
+                serverFromString(reactor, endpoint)  # type: ignore[no-untyped-call]
+            except (ValueError, TypeError, KeyError) as exc:
+                self.listen_failure = f"Cannot listen on {endpoint!r}: {exc}"
+                raise SystemExit(1) from exc
 
     def stop(self) -> None:
         """Stop serving; during startup, make :meth:`run` shut down once startup is over."""

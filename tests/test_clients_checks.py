@@ -93,7 +93,9 @@ class CheckTests(SimpleTestCase):
                 self.assertIn(check_id, ("lifespan_signals.E011", "lifespan_signals.E012"))
                 self.assertIn("LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND']", message)
         [(_, _, hint)] = problems({"a": {"BACKEND": "nosuchpackage.Client"}})
-        self.assertEqual(hint, "Check the dotted path (module.attribute), and that its package is installed.")
+        self.assertEqual(
+            hint, "Check the dotted path (module.attribute), and that its package is installed."
+        )
 
     def test_e013_backend_not_callable(self):
         [(check_id, message, _)] = problems({"a": {"BACKEND": "tests.settings.SECRET_KEY"}})

@@ -325,3 +325,13 @@ def test_a_bad_timeout_setting_is_a_clear_error_before_anything_runs(events, tmp
     assert "Traceback" not in output
     assert kinds(events) == []
     assert not path.exists()
+
+
+def test_an_endpoint_that_cannot_be_parsed_is_an_error_before_startup(events):
+    with lifespan_daphne("-e", "nonsense:foo", events=events) as server:
+        code = server.wait_exit(TIMEOUT)
+        output = server.output()
+    assert code == 1, output
+    assert "Error: Cannot listen on 'nonsense:foo': Unknown endpoint type: 'nonsense'" in output
+    assert "Traceback" not in output
+    assert kinds(events) == []  # no receiver ran: nothing was opened to close
