@@ -57,12 +57,29 @@ async def finish_requests(server: Any) -> None:
 
 
 async def cancel_the_rest(server: Any) -> None:
-    """Cancel the application instances still running past the graceful timeout."""
-    rest = [
-        instance
-        for details in list(server.connections.values())
+    """End the application instances still running past the graceful timeout.
+
+    An HTTP request is first told its client is gone (``http.disconnect``, as Daphne says when a
+    client hangs up): Django's handler then cancels the view itself, which cancelling the
+    instance from outside does not do (Django 5.2-6.1 wait on the view's task, unshielded, and
+    leave it running). What is still running after ``application_close_timeout`` is cancelled.
+    """
+    running = {
+        protocol: instance
+        for protocol, details in list(server.connections.items())
         if (instance := details.get("application_instance")) is not None and not instance.done()
+    }
+    told = [
+        instance
+        for protocol, instance in running.items()
+        if isinstance(protocol, WebRequest) and protocol.application_queue is not None
     ]
+    for protocol in running:
+        if isinstance(protocol, WebRequest) and protocol.application_queue is not None:
+            protocol.application_queue.put_nowait({"type": "http.disconnect"})
+    if told:
+        await asyncio.wait(told, timeout=server.application_close_timeout)
+    rest = [instance for instance in running.values() if not instance.done()]
     for instance in rest:
         instance.cancel()
     if rest:

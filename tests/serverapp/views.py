@@ -35,6 +35,10 @@ async def slow(request: HttpRequest) -> JsonResponse:
     from tests.serverapp.apps import record
 
     record("slow-start")
-    await asyncio.sleep(float(request.GET.get("seconds", "1")))
+    try:
+        await asyncio.sleep(float(request.GET.get("seconds", "1")))
+    except asyncio.CancelledError:
+        record("slow-cancelled")
+        raise
     record("slow-end")
     return JsonResponse({"slept": True, "aiohttp_closed": request.state["aiohttp"].closed})
