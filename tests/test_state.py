@@ -10,27 +10,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.signals import asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
-from tests.utils import Lifespan, connected, open_client
-
-
-def http_scope(path, state=None, query=b""):
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1),
-        "server": ("testserver", 80),
-    }
-    if state is not None:
-        scope["state"] = state
-    return scope
+from tests.utils import Lifespan, connected, http_scope, open_client
 
 
 async def request(app, path, state=None, query=b""):

@@ -23,7 +23,7 @@ from lifespan_signals.checks import check_request_threads
 from lifespan_signals.conf import settings as conf
 from lifespan_signals.threads import RequestThread, RequestThreads
 from tests.servers import REPO_ROOT
-from tests.utils import Lifespan, needs_request_threads
+from tests.utils import Lifespan, http_scope, needs_request_threads
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
 THREAD_APP = {
@@ -32,25 +32,9 @@ THREAD_APP = {
 }
 
 
-def http_scope(path="/", query=b""):
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
-
-
 async def get(app, path="/", query=b""):
     """One request through ``app``: (status, headers, body)."""
-    communicator = ApplicationCommunicator(app, http_scope(path, query))
+    communicator = ApplicationCommunicator(app, http_scope(path, query=query))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(10)
     body = await communicator.receive_output(10)
@@ -252,7 +236,7 @@ class HandlerTests(SimpleTestCase):
     async def test_a_cancelled_request_s_thread_is_not_kept(self):
         app = get_asgi_application()
         before = set(request_threads())
-        communicator = ApplicationCommunicator(app, http_scope("/", b"sleep=0.3"))
+        communicator = ApplicationCommunicator(app, http_scope("/", query=b"sleep=0.3"))
         await communicator.send_input({"type": "http.request", "body": b""})
         started = asyncio.get_running_loop().time()
         while not (new := set(request_threads()) - before):

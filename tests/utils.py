@@ -84,6 +84,27 @@ class Lifespan:
         return message
 
 
+def http_scope(path="/", state=None, query=b""):
+    """An HTTP scope for ``path``, as a server makes it; with ``state`` when given."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    if state is not None:
+        scope["state"] = state
+    return scope
+
+
 # asgiref 3.13, the first whose ThreadSensitiveContext takes an executor, needs Python 3.11: on
 # 3.10 the request-threads mode is refused (E031; tested with an old-style context there too).
 needs_request_threads = pytest.mark.skipif(
