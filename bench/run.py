@@ -246,7 +246,7 @@ def startup_ms(receivers: int = 100, delay: float = 0.05, runs: int = 5) -> floa
     settings.configure(INSTALLED_APPS=["lifespan_signals"])
     django.setup()
     from lifespan_signals.asgi import LifespanASGIHandler
-    from lifespan_signals.driver import LifespanDriver
+    from lifespan_signals.lifespan.driver import LifespanDriver
     from lifespan_signals.signals import asgi_startup
 
     async def receiver(**kwargs: Any) -> None:

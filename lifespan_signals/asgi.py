@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-from typing import Any
+from typing import Any, NamedTuple, overload
 
 import django
 from django.conf import settings
@@ -14,15 +14,18 @@ from django.core.handlers.asgi import ASGIHandler
 from django.utils.module_loading import import_string
 
 from lifespan_signals import conf
-from lifespan_signals.lifespan import serve_lifespan
+from lifespan_signals.lifespan.app import LifespanApp
 from lifespan_signals.threads import RequestThreads, supported
 
 __all__ = [
     "LifespanASGIHandler",
     "LifespanWrapper",
+    "ProjectApplication",
     "find_application",
     "get_asgi_application",
+    "project_application",
     "speaks_lifespan",
+    "with_lifespan",
 ]
 
 # Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
@@ -32,59 +35,17 @@ ASGIReceiveCallable = Any
 ASGISendCallable = Any
 
 
-class _LifespanSupport:
-    """Serve ``lifespan`` scopes; give other scopes the state and hand them on (``super()``)."""
-
-    # The state this app created because the server gave none (Daphne); copied into each scope.
-    _own_state: dict[str, Any] | None = None
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        if scope["type"] != "lifespan":
-            await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
-            return
-        own = None
-        if scope.get("state") is None:
-            own = self._own_state = {}
-            scope = {**scope, "state": own}
-        try:
-            handler = self._lifespan_handler()
-            if handler is None:
-                await serve_lifespan(type(self), scope, receive, send, self._inner_app())
-            else:
-                await handler(scope, receive, send)
-        finally:
-            if own is not None and self._own_state is own:  # not a later scope's
-                self._own_state = None
-
-    def _lifespan_handler(self) -> ASGIApp | None:
-        """An application of the user's own to serve lifespan instead of the signals, if any."""
-        return None
-
-    def _inner_app(self) -> ASGIApp | None:
-        """A wrapped application whose own lifespan runs inside ours, if any."""
-        return None
-
-    def _with_state(self, scope: Scope) -> Scope:
-        own = self._own_state
-        if own is None or "state" in scope:
-            return scope
-        # A shallow copy per connection, as servers that support state do.
-        return {**scope, "state": own.copy()}
-
-
 class _Wrapper:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        await self.app(scope, receive, send)
+    ) -> Any:
+        return await self.app(scope, receive, send)
 
 
-class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
+class LifespanASGIHandler(LifespanApp, ASGIHandler):
     """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's.
 
     With ``LIFESPAN_SIGNALS_REQUEST_THREADS = N``, each request runs its sync code in a thread
@@ -128,7 +89,7 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
             threads.release(thread)
 
 
-class LifespanWrapper(_LifespanSupport, _Wrapper):
+class LifespanWrapper(LifespanApp, _Wrapper):
     """Wrap any ASGI application: serve ``lifespan`` here, pass every other scope through.
 
     If the wrapped application has a lifespan of its own (a Starlette app with a ``lifespan``
@@ -137,9 +98,9 @@ class LifespanWrapper(_LifespanSupport, _Wrapper):
     application that does not speak lifespan (Django's own handler) is left out, as servers do.
     """
 
-    def _inner_app(self) -> ASGIApp | None:
+    def inner_app(self) -> ASGIApp | None:
         # Ours inside ours would send the signals twice.
-        return None if isinstance(self.app, _LifespanSupport) else self.app
+        return None if isinstance(self.app, LifespanApp) else self.app
 
 
 def _request_threads() -> RequestThreads | None:
@@ -193,7 +154,7 @@ def _asgi_module() -> str | None:
 
 def speaks_lifespan(app: object) -> bool | None:
     """Whether ``app`` handles lifespan scopes: True, False, or None when it cannot be told."""
-    if isinstance(app, _LifespanSupport):
+    if isinstance(app, LifespanApp):
         return True
     mapping = getattr(app, "application_mapping", None)  # a Channels ProtocolTypeRouter
     if isinstance(mapping, dict):
@@ -203,3 +164,45 @@ def speaks_lifespan(app: object) -> bool | None:
     if inner is not None and inner is not app:
         return speaks_lifespan(inner)
     return False if isinstance(app, ASGIHandler) else None
+
+
+def with_lifespan(app: ASGIApp) -> tuple[ASGIApp, bool]:
+    """``app``, wrapped in :class:`LifespanWrapper` unless it speaks lifespan; whether it is."""
+    if speaks_lifespan(app) is False:
+        return LifespanWrapper(app), True
+    return app, False
+
+
+class ProjectApplication(NamedTuple):
+    """The project's ASGI application, able to speak lifespan: see :func:`project_application`."""
+
+    application: ASGIApp
+    path: str | None  # where it was found; None: none was, this is get_asgi_application()'s
+    wrapped: bool  # it did not speak lifespan, so it is wrapped in LifespanWrapper
+
+    def describe(self, host: str) -> str | None:
+        """What ``host`` (a command's name) says about it, or None when there is nothing to say."""
+        if self.wrapped:
+            return (
+                f"{self.path} does not speak the ASGI lifespan protocol; {host} wraps it in "
+                "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run."
+            )
+        return None
+
+
+@overload
+def project_application() -> ProjectApplication: ...
+@overload
+def project_application(*, fallback: bool) -> ProjectApplication | None: ...
+def project_application(*, fallback: bool = True) -> ProjectApplication | None:
+    """The project's ASGI application (:func:`find_application`), able to speak lifespan.
+
+    With ``fallback``, :func:`get_asgi_application` when the project has none; else None then.
+    Used by every host of the lifespan: ``runasgi``, ``LifespanCommand``, the test helpers.
+    """
+    found = find_application()
+    if found is None:
+        return ProjectApplication(get_asgi_application(), None, False) if fallback else None
+    path, app = found
+    app, wrapped = with_lifespan(app)
+    return ProjectApplication(app, path, wrapped)

@@ -22,12 +22,12 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter as _ChannelsProtocolTypeRouter
 
-from lifespan_signals.asgi import _LifespanSupport
+from lifespan_signals.lifespan.app import LifespanApp
 
 __all__ = ["ProtocolTypeRouter"]
 
 
-class ProtocolTypeRouter(_LifespanSupport, _ChannelsProtocolTypeRouter):  # type: ignore[misc]
+class ProtocolTypeRouter(LifespanApp, _ChannelsProtocolTypeRouter):  # type: ignore[misc]
     """Channels' ``ProtocolTypeRouter``, plus the ASGI lifespan protocol.
 
     ``lifespan`` scopes send ``asgi_startup`` / ``asgi_shutdown`` (sender: this class) with the same
@@ -40,5 +40,5 @@ class ProtocolTypeRouter(_LifespanSupport, _ChannelsProtocolTypeRouter):  # type
 
     application_mapping: dict[str, Any]
 
-    def _lifespan_handler(self) -> Any:
+    def lifespan_handler(self) -> Any:
         return self.application_mapping.get("lifespan")

@@ -1,4 +1,20 @@
-"""System checks: settings, the ASGI application, and the state middleware."""
+"""System checks: settings, the ASGI application, and the state middleware.
+
+Every check id of the package is here, registered once in ``AppConfig.ready()``. The validation
+of a setting lives beside the code that uses it (:mod:`.conf`, the clients' backends), and says
+what is wrong as a :class:`~lifespan_signals.conf.Problem` of a ``kind``; :data:`PROBLEM_IDS` gives
+each kind its id.
+
+=====================  ==========================================================================
+``E001``, ``E002``     ``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``..._SHUTDOWN_TIMEOUT``: a bad value.
+``E004``, ``E005``     The ASGI application cannot be called, or is a WSGI application.
+``W001``, ``W002``     The ASGI application does not speak lifespan, or cannot be imported.
+``W003``, ``W004``     The state middleware is missing from ``MIDDLEWARE``, or repeated.
+``E010`` .. ``E015``   ``LIFESPAN_SIGNALS_CLIENTS``: its shape, an entry, a backend, an option.
+``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
+``W030``               ``LIFESPAN_SIGNALS_REQUEST_THREADS`` on a release it was not tested with.
+=====================  ==========================================================================
+"""
 
 from __future__ import annotations
 
@@ -12,15 +28,33 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.wsgi import WSGIHandler
 
-from lifespan_signals.conf import REQUEST_THREADS_HINT, request_threads_problem, timeout_problem
+from lifespan_signals.conf import (
+    CLIENTS_SETTING,
+    REQUEST_THREADS_HINT,
+    Problem,
+    clients_shape_problem,
+    request_threads_problem,
+    timeout_problem,
+)
 
 __all__ = [
+    "PROBLEM_IDS",
     "check_asgi_application",
     "check_clients",
     "check_middleware",
     "check_request_threads",
     "check_settings",
 ]
+
+# The id of each kind of Problem that the validation of a setting reports.
+PROBLEM_IDS = {
+    "clients.shape": "lifespan_signals.E010",
+    "clients.entry": "lifespan_signals.E011",
+    "clients.import": "lifespan_signals.E012",
+    "clients.callable": "lifespan_signals.E013",
+    "clients.option": "lifespan_signals.E014",
+    "clients.value": "lifespan_signals.E015",
+}
 
 _MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
 _FIX = (
@@ -59,7 +93,7 @@ def check_middleware(
                 f"{_MIDDLEWARE} should be in MIDDLEWARE: without it, views have no "
                 "request.state (AttributeError: 'ASGIRequest' object has no attribute 'state').",
                 hint=f"Add {_MIDDLEWARE!r} to MIDDLEWARE (near the top).",
-                id="lifespan_signals.W004",
+                id="lifespan_signals.W003",
             )
         ]
     if count > 1:
@@ -67,7 +101,7 @@ def check_middleware(
             Warning(
                 f"{_MIDDLEWARE} should be listed once in MIDDLEWARE, not {count} times.",
                 hint="Remove the extra entries.",
-                id="lifespan_signals.W003",
+                id="lifespan_signals.W004",
             )
         ]
     return []
@@ -117,16 +151,12 @@ def check_clients(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """``LIFESPAN_SIGNALS_CLIENTS``: its shape, each backend, each backend's options."""
-    from lifespan_signals._client_settings import (
-        ClientConfigError,
-        import_backend,
-        option_problems,
-        shape_problem,
-    )
+    from lifespan_signals.clients import ClientConfigError
+    from lifespan_signals.lifespan.backends import import_backend, option_problems
 
-    value = getattr(settings, "LIFESPAN_SIGNALS_CLIENTS", {})
-    problems = []
-    if problem := shape_problem(value):
+    value = getattr(settings, CLIENTS_SETTING, {})
+    problems: list[Problem] = []
+    if problem := clients_shape_problem(value):
         problems.append(problem)
     else:
         for alias, entry in value.items():
@@ -136,7 +166,10 @@ def check_clients(
                 problems.append(exc.problem)
                 continue
             problems += option_problems(alias, backend, entry.get("OPTIONS", {}))
-    return [Error(problem.message, hint=problem.hint, id=problem.check_id) for problem in problems]
+    return [
+        Error(problem.message, hint=problem.hint, id=PROBLEM_IDS[problem.kind])
+        for problem in problems
+    ]
 
 
 def _not_asgi(path: str, app: object) -> CheckMessage | None:

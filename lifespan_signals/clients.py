@@ -12,7 +12,8 @@
         response = await clients["default"].get("https://example.com/")
 
 Lifespan startup opens every declared client concurrently on the server's event loop, before
-resources and ``asgi_startup`` receivers; shutdown closes them in reverse order after resources.
+resources and ``asgi_startup`` receivers; shutdown closes them after resources, all at once
+(started in reverse order).
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
+
+from lifespan_signals._registry import registry
+from lifespan_signals.conf import Problem, settings
 from lifespan_signals.state import LifespanNotStarted
 
-__all__ = ["Clients", "UnknownClient", "clients"]
+__all__ = ["ClientConfigError", "Clients", "UnknownClient", "clients"]
 
 T = TypeVar("T")
-
-# The open clients of each running lifespan, innermost last, and the overrides of tests, in order.
-_opened: list[dict[str, Any]] = []
-_overrides: list[dict[str, Any]] = []
-_view: dict[str, Any] = {}  # what clients[alias] sees: rebuilt (never mutated) on every change
 
 
 class UnknownClient(KeyError):
@@ -39,6 +39,14 @@ class UnknownClient(KeyError):
         return str(self.args[0])
 
 
+class ClientConfigError(ImproperlyConfigured, ValueError):
+    """A declared client's configuration is wrong: raised when lifespan startup opens it."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.message} {problem.hint}")
+        self.problem = problem
+
+
 class Clients:
     """The declared clients of the running lifespan, by alias: ``clients["default"]``."""
 
@@ -46,7 +54,7 @@ class Clients:
 
     def __getitem__(self, alias: str) -> Any:
         try:
-            return _view[alias]
+            return registry.clients[alias]
         except KeyError:
             raise _missing(alias) from None
 
@@ -62,31 +70,29 @@ class Clients:
         return client
 
     def __contains__(self, alias: object) -> bool:
-        return alias in _view
+        return alias in registry.clients
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(_view))
+        return iter(list(registry.clients))
 
     def __len__(self) -> int:
-        return len(_view)
+        return len(registry.clients)
 
     def __repr__(self) -> str:
-        return f"<Clients {sorted(_view)!r}>"
+        return f"<Clients {sorted(registry.clients)!r}>"
 
 
 clients = Clients()
 
 
 def _missing(alias: str) -> Exception:
-    from lifespan_signals.conf import settings
-
     declared = list(settings.CLIENTS)
     if alias not in declared:
         return UnknownClient(
             f"No client {alias!r} in LIFESPAN_SIGNALS_CLIENTS (declared: {declared!r}). Declare "
             f'it: LIFESPAN_SIGNALS_CLIENTS = {{{alias!r}: {{"BACKEND": "httpx.AsyncClient"}}}}.'
         )
-    if not _opened:
+    if not registry.clients_opened:
         return LifespanNotStarted(
             f"clients[{alias!r}]: no ASGI lifespan is running in this process, so no declared "
             "client is open. Clients work in a server process once lifespan startup has opened "
@@ -98,26 +104,3 @@ def _missing(alias: str) -> Exception:
         "began before LIFESPAN_SIGNALS_CLIENTS declared it. Start the lifespan after changing "
         "the setting."
     )
-
-
-def _rebuild() -> None:
-    global _view
-    view = dict(_opened[-1]) if _opened else {}
-    for overrides in _overrides:
-        view.update(overrides)
-    _view = view
-
-
-def _push(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
-    """Make ``item`` (a lifespan's open clients, or a test's overrides) visible to lookups."""
-    stack.append(item)
-    _rebuild()
-
-
-def _remove(stack: list[dict[str, Any]], item: dict[str, Any]) -> None:
-    """Hide ``item`` again (the innermost occurrence, by identity)."""
-    for index in range(len(stack) - 1, -1, -1):
-        if stack[index] is item:
-            del stack[index]
-            break
-    _rebuild()

@@ -21,35 +21,27 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from lifespan_signals import state as _state
-from lifespan_signals.asgi import (
-    LifespanWrapper,
-    find_application,
-    get_asgi_application,
-    speaks_lifespan,
-)
-from lifespan_signals.conf import settings as lifespan_settings
-from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
-from lifespan_signals.loop_thread import LoopThread, sigterm_as_ctrl_c
-from lifespan_signals.reporting import LoggedReports
+from lifespan_signals.asgi import project_application
+from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed
+from lifespan_signals.lifespan.host import LoopThread, settings_backstops, sigterm_as_ctrl_c
 
-__all__ = ["LifespanCommand", "project_application"]
+__all__ = ["LifespanCommand", "command_errors"]
 
 
-def project_application() -> Any:
-    """The project's ASGI application, able to speak lifespan (wrapped if it does not)."""
-    found = find_application()
-    application = get_asgi_application() if found is None else found[1]
-    if speaks_lifespan(application) is False:
-        application = LifespanWrapper(application)
-    return application
+@contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """A bad ``LIFESPAN_SIGNALS_*`` setting (past ``--skip-checks``) as a ``CommandError``."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class LifespanCommand(BaseCommand):
@@ -61,7 +53,8 @@ class LifespanCommand(BaseCommand):
     """
 
     lifespan_app: Any = None
-    _reports: LoggedReports
+    #: The driver of the last run: its ``record`` holds every step that ran, with its time.
+    lifespan_driver: LifespanDriver | None = None
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Django's execute() runs the checks, then handle(): put the lifespan around handle() only.
@@ -76,17 +69,17 @@ class LifespanCommand(BaseCommand):
     def _in_lifespan(
         self, handle: Callable[..., Any], args: tuple[Any, ...], options: dict[str, Any]
     ) -> Any:
-        with sigterm_as_ctrl_c(), LoopThread() as loop, LoggedReports() as self._reports:
-            driver = self._driver()
+        with sigterm_as_ctrl_c(), LoopThread() as loop:
+            driver = self.lifespan_driver = self._driver()
             try:
-                state = loop.run(driver.startup())
+                loop.run(driver.startup())
             except LifespanFailed as exc:
                 headline = "Lifespan startup failed, so the command did not run."
-                raise CommandError(self._reports.explain(headline, exc.message)) from exc
+                raise CommandError(exc.explain(headline)) from exc
             except KeyboardInterrupt:  # once startup was over: shut down without running
                 self._shutdown(loop, driver, raising=False)
                 raise
-            with _get_state_returns(state):
+            with driver.registered():
                 try:
                     result = self._handle(loop, handle, args, options)
                 except BaseException:
@@ -109,39 +102,19 @@ class LifespanCommand(BaseCommand):
             return handle(*args, **options)
 
     def _driver(self) -> LifespanDriver:
-        try:
-            timeouts = backstop_timeouts(
-                lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT
-            )
-        except ImproperlyConfigured as exc:  # reached with --skip-checks
-            raise CommandError(str(exc)) from exc
+        with command_errors():
+            startup, shutdown = settings_backstops()
         app = self.lifespan_app
         if inspect.ismethod(app) and app.__self__ is self:  # a function set on the class
             app = app.__func__
-        app = project_application() if app is None else app
-        startup, shutdown = timeouts
+        app = project_application().application if app is None else app
         return LifespanDriver(app, startup_timeout=startup, shutdown_timeout=shutdown)
 
     def _shutdown(self, loop: LoopThread, driver: LifespanDriver, *, raising: bool) -> None:
         try:
             loop.run(driver.shutdown())
         except LifespanFailed as exc:
-            message = self._reports.explain("Lifespan shutdown failed.", exc.message)
+            message = exc.explain("Lifespan shutdown failed.")
             if raising:
                 raise CommandError(message) from exc
             self.stderr.write(message)
-
-
-def _get_state_returns(state: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
-    """Make :func:`~lifespan_signals.get_state` return the lifespan's state in the block.
-
-    lifespan_signals' own applications have done so during startup (with a live view of
-    ``state``); the state of an application of another kind is made current here.
-    """
-    try:
-        current = _state.get_state()
-    except _state.LifespanNotStarted:
-        current = None
-    if isinstance(current, _state.LiveState) and current.server is state:
-        return contextlib.nullcontext()
-    return _state.running(state)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["settings"]
+__all__ = ["CLIENTS_SETTING", "Problem", "clients_shape_problem", "settings"]
 
 DEFAULT_STARTUP_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
@@ -16,6 +18,49 @@ REQUEST_THREADS_HINT = (
     "Set LIFESPAN_SIGNALS_REQUEST_THREADS to e.g. 8 (about the number of requests served at "
     "once), or None."
 )
+
+
+CLIENTS_SETTING = "LIFESPAN_SIGNALS_CLIENTS"
+_KEYS = {"BACKEND", "OPTIONS"}
+_EXAMPLE = f'{CLIENTS_SETTING} = {{"default": {{"BACKEND": "httpx.AsyncClient", "OPTIONS": {{}}}}}}'
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with a setting. ``kind`` names the check; :mod:`lifespan_signals.checks`
+    gives each kind its check id."""
+
+    kind: str
+    message: str
+    hint: str
+
+
+def clients_shape_problem(value: object) -> Problem | None:
+    """What is wrong with the shape of ``LIFESPAN_SIGNALS_CLIENTS``, or None."""
+    if not isinstance(value, Mapping):
+        return Problem(
+            "clients.shape",
+            f"{CLIENTS_SETTING} should be a dict of aliases to dicts, not {value!r}.",
+            f"Write e.g. {_EXAMPLE}",
+        )
+    for alias, entry in value.items():
+        where = f"{CLIENTS_SETTING}[{alias!r}]"
+        if not isinstance(alias, str) or not alias:
+            message = f"{CLIENTS_SETTING}'s aliases should be non-empty strings, not {alias!r}."
+        elif not isinstance(entry, Mapping):
+            message = f"{where} should be a dict with 'BACKEND' and 'OPTIONS', not {entry!r}."
+        elif unknown := sorted(map(str, set(entry) - _KEYS)):
+            message = f"{where} should have only the keys 'BACKEND' and 'OPTIONS', not {unknown!r}."
+        elif not isinstance(entry.get("BACKEND"), str) or "." not in entry["BACKEND"]:
+            message = f"{where}['BACKEND'] should be a dotted path, not {entry.get('BACKEND')!r}."
+        elif not isinstance(options := entry.get("OPTIONS", {}), Mapping) or not all(
+            isinstance(key, str) for key in options
+        ):
+            message = f"{where}['OPTIONS'] should be a dict of keyword arguments, not {options!r}."
+        else:
+            continue
+        return Problem("clients.entry", message, f"Write e.g. {_EXAMPLE}")
+    return None
 
 
 def _finite(value: float) -> bool:
@@ -85,10 +130,8 @@ class _Settings:
     @property
     def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
         """Declared clients: alias -> ``{"BACKEND": dotted path, "OPTIONS": {keyword: value}}``."""
-        from lifespan_signals._client_settings import shape_problem
-
-        value = getattr(django_settings, "LIFESPAN_SIGNALS_CLIENTS", {})
-        problem = shape_problem(value)
+        value = getattr(django_settings, CLIENTS_SETTING, {})
+        problem = clients_shape_problem(value)
         if problem:
             raise ImproperlyConfigured(f"{problem.message} {problem.hint}")
         return {alias: dict(entry) for alias, entry in value.items()}

@@ -29,10 +29,10 @@ from lifespan_signals.state import LifespanNotStarted, get_state
 if TYPE_CHECKING:
     from lifespan_signals.testing import AsyncClient
 
-__all__ = ["LiveState", "lifespan_app", "lifespan_client", "lifespan_state"]
+__all__ = ["CurrentState", "lifespan_app", "lifespan_client", "lifespan_state"]
 
 
-class LiveState(MutableMapping[str, Any]):
+class CurrentState(MutableMapping[str, Any]):
     """The state of the lifespan running now (:func:`lifespan_signals.get_state`), as a mapping."""
 
     def __getitem__(self, key: str) -> Any:
@@ -52,17 +52,17 @@ class LiveState(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         try:
-            return f"<LiveState {get_state()!r}>"
+            return f"<CurrentState {get_state()!r}>"
         except LifespanNotStarted:
-            return "<LiveState (no lifespan running)>"
+            return "<CurrentState (no lifespan running)>"
 
 
 @pytest.fixture
 def lifespan_app() -> Any:
     """The ASGI application whose lifespan ``lifespan_state`` runs: the project's by default."""
-    from lifespan_signals.testing import _project_app
+    from lifespan_signals.testing import project_app
 
-    return _project_app()
+    return project_app()
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def lifespan_state(request: pytest.FixtureRequest, lifespan_app: Any) -> Mutable
             f"({request.node.nodeid}). Use lifespan_signals.testing.LifespanTestMixin in the "
             "test case's bases instead."
         )
-    return LiveState()
+    return CurrentState()
 
 
 @pytest.fixture

@@ -18,23 +18,16 @@ If entering one fails, those already entered are exited and startup fails.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, AsyncContextManager, TypeVar, cast  # noqa: UP035 - also the protocol on 3.10
+from collections.abc import AsyncIterator, Callable
+from typing import Any, AsyncContextManager, TypeVar  # noqa: UP035 - also the protocol on 3.10
 
-from lifespan_signals.budget import Budget, Failure, TimedOut, Watched, dotted_name, log_step
-
-__all__ = ["register_resource", "unregister_resource"]
+__all__ = ["register_resource", "registered", "unregister_resource"]
 
 ResourceFactory = Callable[[dict[str, Any]], AsyncIterator[Any] | AsyncContextManager[Any]]
 F = TypeVar("F", bound=ResourceFactory)
 
 _registry: list[ResourceFactory] = []
-
-Entered = list[tuple[str, AsyncContextManager[Any]]]
 
 
 def register_resource(factory: F) -> F:
@@ -59,71 +52,6 @@ def unregister_resource(factory: ResourceFactory) -> None:
         _registry.remove(factory)
 
 
-def _open(factory: ResourceFactory, state: dict[str, Any]) -> AsyncContextManager[Any]:
-    if inspect.isasyncgenfunction(factory):
-        return contextlib.asynccontextmanager(factory)(state)
-    manager = cast(AsyncContextManager[Any], factory(state))
-    if not (hasattr(manager, "__aenter__") and hasattr(manager, "__aexit__")):
-        raise TypeError(
-            f"Lifespan resource {dotted_name(factory)} returned {manager!r}, which is not an async "
-            "context manager. Make it an async generator function (setup, yield, teardown) or "
-            "return an object with __aenter__ and __aexit__."
-        )
-    return manager
-
-
-async def _step(
-    phase: str, name: str, budget: Budget, awaitable: Awaitable[Any]
-) -> tuple[bool, Failure | None]:
-    """Await one resource's enter or exit within ``budget``: whether it returned, and its failure.
-
-    Any exception is a failure, and so is returning past the budget's end (it blocked the event
-    loop, so no timer could fire). Only a cancellation of the lifespan itself propagates.
-    """
-    watched = Watched(awaitable)
-    started = time.monotonic()
-    failure, returned = None, False
-    try:
-        with budget.deadline():
-            await watched
-        returned = True
-    except TimedOut:
-        failure = budget.timed_out(name)
-    except asyncio.CancelledError as exc:
-        if watched.cancelled:
-            raise  # the lifespan itself was cancelled: the caller cleans up
-        failure = Failure.from_exception(name, exc)
-    except BaseException as exc:  # SystemExit too: a failure of this resource
-        failure = Failure.from_exception(name, exc)
-    ended = time.monotonic()
-    if returned and budget.ended_late(ended):
-        failure = budget.overran(name, watched, ended - started)
-    log_step(phase, "resource", name, ended - started, failure is None)
-    return returned, failure
-
-
-async def enter_resources(state: dict[str, Any], budget: Budget, entered: Entered) -> list[Failure]:
-    """Enter the registered resources in order into ``entered``; stop at the first failure."""
-    for factory in list(_registry):
-        name = dotted_name(factory)
-        try:
-            manager = _open(factory, state)
-        except BaseException as exc:
-            return [Failure.from_exception(name, exc)]
-        returned, failure = await _step("startup", name, budget, manager.__aenter__())
-        if returned:  # entered, if late: exited with the others
-            entered.append((name, manager))
-        if failure is not None:
-            return [failure]
-    return []
-
-
-async def exit_resources(entered: Entered, budget: Budget) -> list[Failure]:
-    """Exit ``entered`` resources in reverse order, every one even if some fail; empty it."""
-    failures = []
-    while entered:
-        name, manager = entered.pop()
-        _, failure = await _step("shutdown", name, budget, manager.__aexit__(None, None, None))
-        if failure is not None:
-            failures.append(failure)
-    return failures
+def registered() -> list[ResourceFactory]:
+    """The registered factories, in registration order (a copy)."""
+    return list(_registry)

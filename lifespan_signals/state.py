@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-__all__ = ["LifespanNotStarted", "RequestState", "StateKeyError", "get_state"]
+from lifespan_signals._registry import registry
 
-# The states of the lifespans running in this process, innermost last. One per process in
-# production; tests may nest or repeat cycles.
-_running: list[dict[str, Any]] = []
+__all__ = ["LifespanNotStarted", "LiveState", "RequestState", "StateKeyError", "get_state"]
 
 
 class LifespanNotStarted(RuntimeError):
@@ -26,27 +23,15 @@ class StateKeyError(KeyError):
 
 def get_state() -> dict[str, Any]:
     """Return the state of the lifespan running in this process (for code outside requests)."""
-    if not _running:
+    running = registry.current()
+    if running is None:
         raise LifespanNotStarted(
             "No ASGI lifespan is running in this process, so there is no lifespan state. "
             "get_state() works in a server process once lifespan startup has begun (uvicorn, "
             "hypercorn, granian, gunicorn with uvicorn workers, or 'manage.py runasgi'); in tests, "
             "run the lifespan with lifespan_signals.testing."
         )
-    return _running[-1]
-
-
-@contextlib.contextmanager
-def running(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Make ``state`` what :func:`get_state` returns inside the block (the only writer)."""
-    _running.append(state)
-    try:
-        yield state
-    finally:
-        for index in range(len(_running) - 1, -1, -1):
-            if _running[index] is state:
-                del _running[index]
-                break
+    return running.state
 
 
 class LiveState(dict[str, Any]):
@@ -116,7 +101,7 @@ class RequestState(MutableMapping[str, Any]):
             return self._data[key]
         except KeyError:
             pass
-        if not self._data and not _running:
+        if not self._data and registry.current() is None:
             raise StateKeyError(
                 f"request.state has no key {key!r}: no ASGI lifespan ran in this process, so no "
                 "asgi_startup receiver could set it. Serve an application that speaks lifespan "

@@ -25,10 +25,14 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django import test
 from django.test import override_settings
 
-from lifespan_signals import state as _state
+from lifespan_signals._registry import registry
+from lifespan_signals.asgi import project_application
+from lifespan_signals.clients import UnknownClient
 from lifespan_signals.conf import settings, timeout_value_problem
-from lifespan_signals.driver import LifespanDriver, LifespanFailed, backstop_timeouts
-from lifespan_signals.state import LiveState
+from lifespan_signals.lifespan.app import LifespanApp
+from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed
+from lifespan_signals.lifespan.host import backstop_timeouts
+from lifespan_signals.state import get_state
 
 __all__ = [
     "AsyncClient",
@@ -37,29 +41,29 @@ __all__ = [
     "in_lifespan",
     "lifespan",
     "override_clients",
+    "project_app",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-logger = logging.getLogger("lifespan_signals.testing")
+logger = logging.getLogger(__name__)
 
 # How much longer than the timeout given the helpers wait for an application that is not ours.
 FOREIGN_GRACE = 1.0
 
 
-def _project_app() -> Any:
-    from lifespan_signals.asgi import find_application, get_asgi_application
-
-    found = find_application()
-    if found is None:
+def project_app() -> Any:
+    """The project's application, as :func:`lifespan` runs it by default (``lifespan_app``)."""
+    found = project_application()
+    if found.path is None:
         logger.info(
             "lifespan(): no ASGI_APPLICATION setting and no asgi module at or above the settings "
             "module: running lifespan_signals.asgi.get_asgi_application(). Pass app=... to run "
             "another."
         )
-        return get_asgi_application()
-    logger.info("lifespan(): running %s", found[0])
-    return found[1]
+    else:
+        logger.info("lifespan(): running %s", found.path)
+    return found.application
 
 
 def _timeout(name: str, given: float | None, setting: float | None, default: float) -> float:
@@ -74,24 +78,16 @@ def _timeout(name: str, given: float | None, setting: float | None, default: flo
 def _driver_timeouts(app: Any, startup: float, shutdown: float) -> tuple[float, float]:
     """The driver waits for ours as long as they may take; for other applications, the timeout
     given plus :data:`FOREIGN_GRACE`."""
-    from lifespan_signals.asgi import _LifespanSupport
-
-    if isinstance(app, _LifespanSupport) and app._lifespan_handler() is None:
+    if isinstance(app, LifespanApp) and app.sends_signals:
         backstops = backstop_timeouts(startup, shutdown)
         return cast(tuple[float, float], backstops)
     return startup + FOREIGN_GRACE, shutdown + FOREIGN_GRACE
 
 
-def _current_state() -> dict[str, Any] | None:
-    try:
-        return _state.get_state()
-    except _state.LifespanNotStarted:
-        return None
-
-
 def _copy_for_scope(state: dict[str, Any] | None) -> dict[str, Any] | None:
     """A shallow copy of ``state``, else of the running lifespan's; None when there is neither."""
-    state = _current_state() if state is None else state
+    if state is None and (running := registry.current()) is not None:
+        state = running.state
     return None if state is None else state.copy()
 
 
@@ -114,7 +110,7 @@ async def lifespan(
     """
     startup = _timeout("startup_timeout", startup_timeout, settings.STARTUP_TIMEOUT, 30.0)
     shutdown = _timeout("shutdown_timeout", shutdown_timeout, settings.SHUTDOWN_TIMEOUT, 10.0)
-    app = _project_app() if app is None else app
+    app = project_app() if app is None else app
     # lifespan_signals applications read their budgets from settings when a phase starts.
     budgets = override_settings(
         LIFESPAN_SIGNALS_STARTUP_TIMEOUT=startup, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=shutdown
@@ -124,14 +120,9 @@ async def lifespan(
         app, state, startup_timeout=startup_backstop, shutdown_timeout=shutdown_backstop
     )
     with budgets:
-        running = await driver.startup()
-    ours = _current_state()  # lifespan_signals' own state over the driver's dict, if ours
-    if isinstance(ours, LiveState) and ours.server is running:
-        in_state: Any = contextlib.nullcontext(ours)
-    else:  # an application that is not lifespan_signals'
-        in_state = _state.running(running)
+        await driver.startup()
     try:
-        with in_state as current:
+        with driver.registered() as current:
             yield current
     except BaseException as exc:
         try:
@@ -215,7 +206,7 @@ class LifespanTestMixin(_TestCase):
 
     @property
     def lifespan_state(self) -> dict[str, Any]:
-        return _state.get_state()
+        return get_state()
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:  # noqa: N802 - unittest's
         # Django has wrapped an async test in async_to_sync, which would start its loop after we
@@ -278,20 +269,16 @@ class override_clients(test.utils.TestContextDecorator):  # noqa: N801 - like ov
         super().__init__()
 
     def enable(self) -> None:
-        from lifespan_signals import clients
-
         declared = list(settings.CLIENTS)
         if unknown := sorted(set(self.replacements) - set(declared)):
-            raise clients.UnknownClient(
+            raise UnknownClient(
                 f"override_clients() got aliases that LIFESPAN_SIGNALS_CLIENTS does not declare: "
                 f"{unknown!r} (declared: {declared!r}). Declare them in the test settings, or "
                 "fix the names."
             )
         # One pushed dict per entry: the same instance may be entered again while it is active.
         self._pushed.append(dict(self.replacements))
-        clients._push(clients._overrides, self._pushed[-1])
+        registry.add_override(self._pushed[-1])
 
     def disable(self) -> None:
-        from lifespan_signals import clients
-
-        clients._remove(clients._overrides, self._pushed.pop())
+        registry.remove_override(self._pushed.pop())

@@ -100,7 +100,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "lifespan_signals": {"handlers": ["console"], "level": "INFO"},
-        "lifespan_signals.steps": {"handlers": ["console"], "level": "DEBUG", "propagate": False},
+        "lifespan_signals.lifespan.steps": {
+            "handlers": ["console"],
+            "level": "DEBUG",
+            "propagate": False,
+        },
         "sampleproject": {"handlers": ["console"], "level": "INFO"},
     },
 }

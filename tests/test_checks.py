@@ -64,18 +64,18 @@ class SettingsChecksTests(SimpleTestCase):
 
 class MiddlewareChecksTests(SimpleTestCase):
     @override_settings(MIDDLEWARE=[MIDDLEWARE, MIDDLEWARE])
-    def test_w003_listed_twice(self):
+    def test_w004_listed_twice(self):
         [warning] = check_middleware()
-        self.assertEqual(warning.id, "lifespan_signals.W003")
+        self.assertEqual(warning.id, "lifespan_signals.W004")
         self.assertIn("should be listed once in MIDDLEWARE, not 2 times", warning.msg)
 
     def test_listed_once_passes(self):
         self.assertEqual(check_middleware(), [])
 
     @override_settings(MIDDLEWARE=["django.middleware.common.CommonMiddleware"])
-    def test_w004_missing(self):
+    def test_w003_missing(self):
         [warning] = check_middleware()
-        self.assertEqual(warning.id, "lifespan_signals.W004")
+        self.assertEqual(warning.id, "lifespan_signals.W003")
         self.assertEqual(
             warning.msg,
             f"{MIDDLEWARE} should be in MIDDLEWARE: without it, views have no request.state "

@@ -7,7 +7,7 @@ from argparse import ArgumentTypeError
 
 import pytest
 
-from lifespan_signals.cli import join_negative_values, port_problem, seconds
+from lifespan_signals.daphne.options import join_negative_values, port_problem, seconds
 
 
 @pytest.mark.parametrize(

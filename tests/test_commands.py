@@ -295,10 +295,9 @@ def test_get_state_works_with_an_application_of_another_kind():
 
 @override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
 def test_the_projects_plain_django_application_is_wrapped():
-    from lifespan_signals.asgi import LifespanWrapper
-    from lifespan_signals.commands import project_application
+    from lifespan_signals.asgi import LifespanWrapper, project_application
 
-    assert isinstance(project_application(), LifespanWrapper)
+    assert isinstance(project_application().application, LifespanWrapper)
 
 
 @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=-1)

@@ -31,7 +31,7 @@ from django.core.management.base import CommandError
 from django.test import SimpleTestCase
 
 from lifespan_signals.asgi import get_asgi_application
-from lifespan_signals.lifespan import LifespanProtocolError
+from lifespan_signals.lifespan.machine import LifespanProtocolError
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from tests.catalogue import (
     CLOSED,

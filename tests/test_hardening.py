@@ -20,7 +20,7 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals import get_state
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
-from lifespan_signals.budget import Budget, TimedOut
+from lifespan_signals.lifespan.budget import Budget, TimedOut
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
 from lifespan_signals.testing import lifespan
@@ -274,7 +274,7 @@ class BlameTests(SimpleTestCase):
             lifespan = Lifespan(get_asgi_application(), {})
             self.assertEqual(await lifespan.startup(), COMPLETE)
             with mock.patch(
-                "lifespan_signals.lifespan.send_signal", side_effect=RuntimeError("broken")
+                "lifespan_signals.lifespan.machine.send_signal", side_effect=RuntimeError("broken")
             ):
                 message = await lifespan.shutdown()
         self.assertEqual(message["type"], "lifespan.shutdown.failed")
@@ -526,7 +526,7 @@ class LiveStateTests(SimpleTestCase):
 
 class WatchedTests(SimpleTestCase):
     async def test_closing_it_closes_what_it_awaits(self):
-        from lifespan_signals.budget import Watched
+        from lifespan_signals.lifespan.budget import Watched
 
         finished = []
 

@@ -12,7 +12,7 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals import get_state
 from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
-from lifespan_signals.lifespan import LifespanProtocolError
+from lifespan_signals.lifespan.machine import LifespanProtocolError
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
 from tests.utils import LIFESPAN_SCOPE, Lifespan, connected, open_client
@@ -136,17 +136,17 @@ class StartupTests(SimpleTestCase):
         output = "\n".join(logs.output)
         self.assertRegex(
             output,
-            r"DEBUG:lifespan_signals.steps:"
+            r"DEBUG:lifespan_signals.lifespan.steps:"
             r"startup receiver tests.utils.open_client: [0-9.]+ ms",
         )
         self.assertRegex(
             output,
-            r"INFO:lifespan_signals.lifespan:Lifespan startup complete in [0-9.]+ ms "
+            r"INFO:lifespan_signals.lifespan.machine:Lifespan startup complete in [0-9.]+ ms "
             r"\(asgi_startup receivers: 1, resources: 0\)",
         )
         self.assertRegex(
             output,
-            r"INFO:lifespan_signals.lifespan:Lifespan shutdown complete in [0-9.]+ ms "
+            r"INFO:lifespan_signals.lifespan.machine:Lifespan shutdown complete in [0-9.]+ ms "
             r"\(asgi_shutdown receivers: 0, resources: 0\)",
         )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import autoreload
 
-from lifespan_signals.reloader import survive_module_churn
+from lifespan_signals.daphne.reloader.child import survive_module_churn
 
 
 class _Vanishing:

@@ -143,10 +143,10 @@ class ResourceTests(SimpleTestCase):
 
         self.assertIs(register_resource(res), res)
         register_resource(res)
-        self.assertEqual(resources._registry.count(res), 1)
+        self.assertEqual(resources.registered().count(res), 1)
         unregister_resource(res)
         unregister_resource(res)
-        self.assertNotIn(res, resources._registry)
+        self.assertNotIn(res, resources.registered())
         with self.assertRaisesMessage(
             TypeError, "register_resource() takes an async generator function"
         ):

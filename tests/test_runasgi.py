@@ -206,7 +206,7 @@ def test_help_documents_every_option():
 def test_without_daphne_the_error_says_what_to_install():
     # None in sys.modules makes the import fail, as when Daphne is not installed.
     with (
-        mock.patch.dict(sys.modules, {"lifespan_signals.server": None}),
+        mock.patch.dict(sys.modules, {"lifespan_signals.daphne.server": None}),
         pytest.raises(CommandError) as caught,
     ):
         call_command("runasgi", "--noreload", "--skip-checks", "127.0.0.1:0")
@@ -335,7 +335,7 @@ def test_bad_graceful_timeout_is_a_clear_error(value):
 
 
 def test_backstops_cover_a_failed_startups_shutdown():
-    from lifespan_signals.driver import backstop_timeouts
+    from lifespan_signals.lifespan.host import backstop_timeouts
 
     assert backstop_timeouts(30.0, 10.0) == (45.0, 15.0)
     assert backstop_timeouts(None, 10.0) == (None, 15.0)

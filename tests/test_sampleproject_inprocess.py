@@ -149,7 +149,7 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
 @shop_settings
 class ShopShutdownTests(SimpleTestCase):
     async def test_shutdown_closes_the_clients_that_requests_used(self):
-        with shop_receivers(), self.assertLogs("lifespan_signals.steps", "DEBUG") as logs:
+        with shop_receivers(), self.assertLogs("lifespan_signals.lifespan.steps", "DEBUG") as logs:
             async with lifespan():
                 response = await AsyncClient().get("/health/")
                 self.assertEqual(response.status_code, 200)

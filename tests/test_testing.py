@@ -477,7 +477,8 @@ def test_fixture_runs_the_lifespan_around_a_sync_test(clients, lifespan_state):
     assert lifespan_state["aiohttp"] is clients.opened["aiohttp"]
     assert not clients.opened["aiohttp"].closed
     assert async_to_sync(running_loop)() is clients.loop
-    assert repr(lifespan_state).startswith("<LiveState {'aiohttp': <aiohttp.client.ClientSession")
+    expected = "<CurrentState {'aiohttp': <aiohttp.client.ClientSession"
+    assert repr(lifespan_state).startswith(expected)
 
 
 def test_live_state_is_a_mapping_over_get_state(lifespan_state):
@@ -488,11 +489,11 @@ def test_live_state_is_a_mapping_over_get_state(lifespan_state):
 
 
 def test_live_state_outside_a_lifespan():
-    from lifespan_signals.pytest_plugin import LiveState
+    from lifespan_signals.pytest_plugin import CurrentState
 
-    assert repr(LiveState()) == "<LiveState (no lifespan running)>"
+    assert repr(CurrentState()) == "<CurrentState (no lifespan running)>"
     with pytest.raises(LifespanNotStarted):
-        LiveState()["x"]
+        CurrentState()["x"]
 
 
 PLUGIN_TESTS = """

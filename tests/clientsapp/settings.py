@@ -41,6 +41,10 @@ LOGGING = {
     },
     "loggers": {
         "lifespan_signals": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "lifespan_signals.steps": {"handlers": ["steps"], "level": "DEBUG", "propagate": False},
+        "lifespan_signals.lifespan.steps": {
+            "handlers": ["steps"],
+            "level": "DEBUG",
+            "propagate": False,
+        },
     },
 }

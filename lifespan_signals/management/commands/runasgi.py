@@ -12,22 +12,22 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
 
-from lifespan_signals import supervisor
-from lifespan_signals.asgi import LifespanWrapper, find_application, speaks_lifespan
-from lifespan_signals.cli import (
+from lifespan_signals.asgi import project_application
+from lifespan_signals.commands import command_errors
+from lifespan_signals.daphne.options import (
     TIMEOUT_OPTIONS,
     add_timeout_arguments,
     parse_negative_values,
     port_problem,
 )
-from lifespan_signals.conf import settings as lifespan_settings
-from lifespan_signals.driver import LifespanFailed, backstop_timeouts
-from lifespan_signals.reloader import ChildControl
+from lifespan_signals.daphne.reloader import parent
+from lifespan_signals.daphne.reloader.child import ChildControl
+from lifespan_signals.lifespan.driver import LifespanFailed
+from lifespan_signals.lifespan.host import settings_backstops
 
 
 class Command(RunserverCommand):
@@ -96,12 +96,12 @@ class Command(RunserverCommand):
             finally:
                 self._stop_server()
         else:
-            sys.exit(supervisor.supervise())
+            sys.exit(parent.supervise())
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
         try:
-            from lifespan_signals.server import LifespanServer
+            from lifespan_signals.daphne.server import LifespanServer
         except ImportError as exc:
             raise CommandError(
                 f"runasgi serves with Daphne, which is not installed ({exc}). "
@@ -112,12 +112,8 @@ class Command(RunserverCommand):
             self.check(display_num_errors=True)
         self.check_migrations()
         _log_lifespan_to_console()
-        try:
-            timeouts = backstop_timeouts(
-                lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT
-            )
-        except ImproperlyConfigured as exc:  # reached with --skip-checks
-            raise CommandError(str(exc)) from exc
+        with command_errors():
+            timeouts = settings_backstops()
         # Before startup: receivers must not open clients for a server that cannot listen.
         problem = port_problem(self.addr, int(self.port), ipv6=options["use_ipv6"])
         if problem:
@@ -179,20 +175,16 @@ class Command(RunserverCommand):
         os._exit(1)
 
     def get_application(self, options: dict[str, Any]) -> Any:
-        found = find_application()
+        found = project_application(fallback=False)
         if found is None:
             raise CommandError(
                 "runasgi found no ASGI application. Set ASGI_APPLICATION to its dotted path "
                 "(e.g. 'mysite.asgi.application'), or add an asgi.py defining 'application' next "
                 f"to the settings module {settings.SETTINGS_MODULE!r}."
             )
-        path, application = found
-        if speaks_lifespan(application) is False:
-            self.stdout.write(
-                f"{path} does not speak the ASGI lifespan protocol; runasgi wraps it in "
-                "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run."
-            )
-            application = LifespanWrapper(application)
+        if notice := found.describe("runasgi"):
+            self.stdout.write(notice)
+        application = found.application
         use_static = options.get("use_static_handler", True) and apps.is_installed(
             "django.contrib.staticfiles"
         )

@@ -1,5 +1,6 @@
 """The reloader's parent process for ``runasgi``: start the serving child, restart it on a code
-change, and pass stops on to it without losing one.
+change, and pass stops on to it without losing one (the protocol between the two:
+:mod:`lifespan_signals.daphne.reloader`).
 
 Django's ``restart_with_reloader`` runs the child through ``subprocess.run``, which kills it
 0.25 s after Ctrl+C and at once on SIGTERM, and it installs no handler until the child runs. Here
@@ -21,14 +22,9 @@ import sys
 
 from django.utils import autoreload
 
-__all__ = ["FORCE", "PIPE_ENV", "STOP", "child_arguments", "supervise"]
+from lifespan_signals.daphne.reloader import CHILD_BOOTSTRAP, FORCE, PIPE_ENV, RESTART, STOP
 
-STOP = b"s"
-FORCE = b"f"
-# The environment variable that gives the child the file descriptor of its end of the pipe.
-PIPE_ENV = "_LIFESPAN_SIGNALS_RUNASGI_PIPE"  # not a setting: the fd of the parent's pipe
-# The child runs the same command through this, which lets it survive an error in django.setup().
-_BOOTSTRAP = "from lifespan_signals.reloader import run_child; run_child()"
+__all__ = ["child_arguments", "supervise"]
 
 
 def supervise() -> int:
@@ -38,14 +34,14 @@ def supervise() -> int:
 
 
 def child_arguments() -> list[str]:
-    """Django's command line for the child, run by :func:`lifespan_signals.reloader.run_child`."""
+    """Django's command line for the child, run through :data:`CHILD_BOOTSTRAP`."""
     args = [str(arg) for arg in autoreload.get_child_arguments()]
     if args[0] != sys.executable:  # a Windows .exe entry point: run as Django would
         return args
     index = 1
     while args[index][:2] in ("-W", "-X"):  # interpreter options come first
         index += 1
-    return [*args[:index], "-c", _BOOTSTRAP, *args[index:]]
+    return [*args[:index], "-c", CHILD_BOOTSTRAP, *args[index:]]
 
 
 # SIGHUP is POSIX only.
@@ -97,8 +93,8 @@ class _Supervisor:
                 pipe, self.pipe = self.pipe, None
                 os.close(pipe)
             if self.stopping:
-                return 0 if code in (0, 3) else code
-            if code != 3:
+                return 0 if code in (0, RESTART) else code
+            if code != RESTART:
                 return code
 
     @staticmethod

@@ -1,26 +1,111 @@
-"""Declared clients' backends: plain options converted, then opened and closed on the loop.
+"""Declared clients' backends: the ``BACKEND`` imported, its ``OPTIONS`` checked and converted
+(plain values to what httpx/aiohttp want), then the client opened and closed on the loop.
 
-httpx and aiohttp are imported only when a ``BACKEND`` is theirs (importing it did so already).
+The system checks run the same conversion as a dry run (``on_loop=False``), so that what
+``manage.py check`` accepts is what startup accepts. httpx and aiohttp are imported only when a
+``BACKEND`` is theirs (importing it did so already).
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from importlib.util import find_spec
 from typing import Any
 
-from lifespan_signals._client_settings import (
-    SETTING,
-    ClientConfigError,
-    Problem,
-    accepted_keywords,
-    backend_name,
-    import_backend,
-    unknown_options,
-)
+from django.utils.module_loading import import_string
 
-__all__: list[str] = []
+from lifespan_signals.clients import ClientConfigError
+from lifespan_signals.conf import CLIENTS_SETTING as SETTING
+from lifespan_signals.conf import Problem
+
+__all__ = [
+    "Closer",
+    "accepted_keywords",
+    "call_closer",
+    "convert",
+    "import_backend",
+    "open_backend",
+    "option_problems",
+    "unknown_options",
+]
+
+
+def import_backend(alias: str, path: str) -> Callable[..., Any]:
+    """The ``BACKEND`` object; :class:`ClientConfigError` when missing or not callable."""
+    where = f"{SETTING}[{alias!r}]['BACKEND']"
+    try:
+        backend = import_string(path)
+    except Exception as exc:  # ImportError; ValueError for ".x"; whatever the module raises
+        top = path.split(".")[0]
+        hint = (
+            f"Install it: pip install 'lifespan-signals[{top}]'."
+            if top in ("httpx", "aiohttp") and find_spec(top) is None
+            else "Check the dotted path (module.attribute), and that its package is installed."
+        )
+        message = f"{where} should be importable, but importing {path!r} failed: {exc}"
+        raise ClientConfigError(Problem("clients.import", message, hint)) from exc
+    if not callable(backend):
+        raise ClientConfigError(
+            Problem(
+                "clients.callable",
+                f"{where} should name a class or factory, not {backend!r}.",
+                "Point it at a callable that returns the client, e.g. 'httpx.AsyncClient'.",
+            )
+        )
+    return backend  # type: ignore[no-any-return]
+
+
+def unknown_options(
+    alias: str, backend: Callable[..., Any], options: Mapping[str, Any]
+) -> list[Problem]:
+    """Keys of ``options`` that ``backend`` does not accept (E014), from its signature."""
+    problems = []
+    accepted = accepted_keywords(backend)
+    for key in options:
+        if accepted is not None and key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"Did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                Problem(
+                    "clients.option",
+                    f"{SETTING}[{alias!r}]['OPTIONS'] should hold keyword arguments of "
+                    f"{backend_name(backend)}, which does not accept {key!r}.",
+                    f"{hint}Accepted: {', '.join(sorted(accepted))}.",
+                )
+            )
+    return problems
+
+
+def option_problems(
+    alias: str, backend: Callable[..., Any], options: Mapping[str, Any]
+) -> list[Problem]:
+    """Keys the backend does not accept (E014) and values that cannot be converted (E015)."""
+    problems = unknown_options(alias, backend, options)
+    try:
+        convert(alias, backend, options, on_loop=False)
+    except ClientConfigError as exc:
+        problems.append(exc.problem)
+    return problems
+
+
+def accepted_keywords(backend: Callable[..., Any]) -> list[str] | None:
+    """Keyword argument names of ``backend``; None when it takes ``**kwargs`` or cannot tell."""
+    try:
+        parameters = inspect.signature(backend).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [parameter.name for parameter in parameters if parameter.kind in keyword]
+
+
+def backend_name(backend: object) -> str:
+    return f"{getattr(backend, '__module__', '?')}.{getattr(backend, '__qualname__', backend)}"
+
 
 Closer = Callable[[], Any]
 
@@ -45,7 +130,7 @@ def convert(
                 converted[key] = _aiohttp_connector(value, on_loop)
         except (TypeError, ValueError) as exc:
             problem = Problem(
-                "lifespan_signals.E015",
+                "clients.value",
                 f"{where} should be convertible for {backend_name(backend)}, but {value!r} is "
                 f"not: {exc}",
                 "Use positive numbers of seconds (or None for no limit), and the keyword "

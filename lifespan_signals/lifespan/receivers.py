@@ -20,22 +20,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.db import connections
 from django.dispatch import Signal
 
-from lifespan_signals.budget import Budget, Failure, Watched, dotted_name, log_step
+from lifespan_signals.lifespan.failures import Failure, dotted_name
+from lifespan_signals.lifespan.steps import Runner
 
 __all__ = ["send_signal"]
-
-# How long cancelled receivers get to unwind after a timeout before we stop waiting for them.
-_CANCEL_GRACE = 1.0
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -106,102 +102,33 @@ def _returned_awaitable(name: str, result: Any) -> Failure:
     )
 
 
-@dataclass
-class _Run:
-    """One receiver's run. The sync worker writes ``started``/``ended``/``failure`` under a lock."""
-
-    receiver: Callable[..., Any]
-    name: str
-    started: float | None = None
-    ended: float | None = None
-    failure: Failure | None = None
-    watched: Watched[Any] | None = None
-
-    def blame(self, budget: Budget, loop_blocked: bool) -> Failure | None:
-        if self.failure is not None:
-            return self.failure
-        if self.started is None:
-            if loop_blocked:
-                return Failure(self.name, "never started: another receiver blocked the event loop")
-            return budget.timed_out(self.name, "never started")
-        if self.ended is None:
-            return budget.timed_out(self.name)
-        if not budget.ended_late(self.ended) or budget.ended_late(self.started):
-            return None  # done in time, or started late because another held things up
-        # An async receiver that only waited while another blocked the loop is not to blame.
-        if loop_blocked and self.watched is not None and not self.watched.blocked:
-            return None
-        return budget.overran(self.name, self.watched, self.ended - self.started)
-
-
-async def send_signal(
-    signal: Signal, sender: Any, budget: Budget, phase: str, **named: Any
-) -> tuple[int, list[Failure]]:
-    """Run every live receiver of ``signal``; return how many ran and the failures, in order."""
+async def send_signal(signal: Signal, sender: Any, runner: Runner, **named: Any) -> list[Failure]:
+    """Run every live receiver of ``signal`` as steps of ``runner``; return the failures."""
     sync_receivers, async_receivers = signal._live_receivers(sender)
     moved = [receiver for receiver in sync_receivers if _is_async(receiver)]
-    sync_runs = [_Run(r, dotted_name(r)) for r in sync_receivers if not _is_async(r)]
-    async_runs = [_Run(r, dotted_name(r)) for r in [*async_receivers, *moved]]
-    lock = threading.Lock()
-    abandoned = False  # time is up: the sync worker starts no further receiver
-
-    def finish(run: _Run, failure: Failure | None) -> None:
-        ended = time.monotonic()
-        with lock:
-            run.ended, run.failure = ended, failure
-        log_step(phase, "receiver", run.name, ended - (run.started or ended), failure is None)
+    sync_runs = [
+        (runner.step("receiver", dotted_name(r)), r) for r in sync_receivers if not _is_async(r)
+    ]
+    async_runs = [(runner.step("receiver", dotted_name(r)), r) for r in [*async_receivers, *moved]]
 
     def run_sync() -> None:
-        for run in sync_runs:
-            with lock:
-                if abandoned:
-                    return
-                run.started = time.monotonic()
+        for step, receiver in sync_runs:
+            if not runner.start(step):
+                return  # time is up: start no further receiver
             failure = None
             try:
-                result = run.receiver(signal=signal, sender=sender, **named)
+                result = receiver(signal=signal, sender=sender, **named)
                 if inspect.isawaitable(result):
-                    failure = _returned_awaitable(run.name, result)
+                    failure = _returned_awaitable(step.name, result)
             except BaseException as exc:  # SystemExit too: a failure of this receiver
-                failure = Failure.from_exception(run.name, exc)
-            finish(run, failure)
+                failure = Failure.from_exception(step.name, exc)
+            runner.finish(step, failure)
 
-    async def run_async(run: _Run) -> None:
-        run.started = time.monotonic()
-        try:
-            run.watched = Watched(run.receiver(signal=signal, sender=sender, **named))
-            await run.watched
-        except asyncio.CancelledError as exc:
-            if run.watched is not None and run.watched.cancelled:
-                log_step(phase, "receiver", run.name, time.monotonic() - run.started, False)
-                raise  # ours: time is up, or the lifespan itself was cancelled
-            finish(run, Failure.from_exception(run.name, exc))
-        except BaseException as exc:  # caught here, or asyncio would stop the event loop
-            finish(run, Failure.from_exception(run.name, exc))
-        else:
-            finish(run, None)
+    def starter(receiver: Callable[..., Any]) -> Callable[[], Any]:
+        return lambda: receiver(signal=signal, sender=sender, **named)
 
-    async_tasks = [asyncio.ensure_future(run_async(run)) for run in async_runs]
-    tasks = [*async_tasks]
-    if sync_runs:
-        tasks.append(asyncio.ensure_future(_in_worker_thread(run_sync)()))
-    try:
-        if tasks:
-            await asyncio.wait(tasks, timeout=budget.remaining())
-    except BaseException:  # we were cancelled: take the receivers down with us
-        with lock:
-            abandoned = True
-        for task in tasks:
-            task.cancel()
-        raise
-    runs = [*sync_runs, *async_runs]
-    with lock:
-        abandoned = True
-        loop_blocked = any(run.watched and run.watched.blocked for run in async_runs)
-        failures = [failure for run in runs if (failure := run.blame(budget, loop_blocked))]
-    for task in tasks:
-        task.cancel()  # a thread cannot be interrupted: the worker just starts no further receiver
-    pending = [task for task in async_tasks if not task.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=_CANCEL_GRACE)
-    return len(runs), failures
+    return await runner.together(
+        [(step, starter(receiver)) for step, receiver in async_runs],
+        threads=[_in_worker_thread(run_sync)()] if sync_runs else [],
+        thread_steps=[step for step, _ in sync_runs],
+    )

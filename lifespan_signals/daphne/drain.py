@@ -20,7 +20,7 @@ from twisted.internet import defer
 
 __all__ = ["cancel_the_rest", "close_after_response", "finish_requests"]
 
-logger = logging.getLogger("lifespan_signals.server")
+logger = logging.getLogger(__name__)
 
 # How often the drain looks again for requests that keep-alive connections started meanwhile.
 _POLL = 0.05
@@ -30,7 +30,7 @@ async def finish_requests(server: Any) -> None:
     """Stop listening, close the WebSockets (code 1012) and keep-alive connections, and wait for
     the requests and consumers, for ``server.graceful_timeout`` seconds at most (None: no limit)."""
     await asyncio.gather(
-        *(defer.maybeDeferred(port.stopListening).asFuture(server.loop) for port in server._ports)
+        *(defer.maybeDeferred(port.stopListening).asFuture(server.loop) for port in server.ports)
     )
     for protocol in list(server.connections):
         if isinstance(protocol, WebRequest):
@@ -112,6 +112,6 @@ def _busy(server: Any) -> dict[Any, asyncio.Future[Any] | None]:
 
 
 def _close_idle_connections(server: Any) -> None:
-    for channel in list(server._channels):
+    for channel in list(server.http_channels):
         if not channel.requests and channel.transport is not None:
             channel.transport.loseConnection()

@@ -1,27 +1,22 @@
-"""The time budget of a lifespan phase, and how its steps are timed, blamed and reported.
-
-Used by :mod:`.dispatch` (receivers), :mod:`.resources` and :mod:`.lifespan`: a :class:`Budget`
-per phase, a :class:`Failure` per receiver or resource that raised (any ``BaseException``) or ran
-past the budget, a :class:`Watched` awaitable that times each step a coroutine takes on the event
-loop (so a coroutine that blocked the loop is named even when no timer could fire), and
-:func:`log_step`, one DEBUG record per receiver or resource on ``lifespan_signals.steps``.
-"""
+"""The time budget of a lifespan phase, and :class:`Watched`, which times each step an awaitable
+takes on the event loop (so a coroutine that blocked the loop is named even when no timer could
+fire)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 import time
-import traceback
 from collections.abc import Awaitable, Generator, Iterator
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Budget", "Failure", "TimedOut", "Watched", "dotted_name", "log_step"]
+from django.core.exceptions import ImproperlyConfigured
 
-step_logger = logging.getLogger("lifespan_signals.steps")
+from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
+from lifespan_signals.lifespan.failures import Failure
+
+__all__ = ["Budget", "TimedOut", "Watched"]
 
 # A step shorter than this is not worth calling "blocked the event loop".
 _BLOCKING = 0.1
@@ -29,68 +24,32 @@ _BLOCKING = 0.1
 _T = TypeVar("_T")
 
 
-def dotted_name(obj: object) -> str:
-    """``module.qualname`` of a function, bound method, partial or callable object."""
-    target = getattr(obj, "__func__", obj)
-    target = getattr(target, "func", target)  # functools.partial
-    if not hasattr(target, "__qualname__"):
-        target = type(target)
-    return f"{target.__module__}.{target.__qualname__}"
-
-
-def log_step(phase: str, kind: str, name: str, seconds: float, ok: bool) -> None:
-    """One DEBUG record for a receiver, resource or client that ran in ``phase``."""
-    step_logger.debug(
-        "%s %s %s: %.1f ms",
-        phase,
-        kind,
-        name,
-        seconds * 1000,
-        extra={
-            "lifespan_step": {
-                "phase": phase,
-                "kind": kind,
-                "name": name,
-                "seconds": seconds,
-                "ok": ok,
-            }
-        },
-    )
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A receiver or resource that raised (any ``BaseException``) or ran out of time."""
-
-    name: str
-    summary: str
-    traceback: str = ""
-
-    @classmethod
-    def from_exception(cls, name: str, exc: BaseException) -> Failure:
-        kind = type(exc)
-        kind_name = kind.__qualname__ if kind.__module__ == "builtins" else dotted_name(kind)
-        if isinstance(exc, asyncio.CancelledError):
-            kind_name = "asyncio.CancelledError"
-        summary = f"raised {kind_name}: {exc}" if str(exc) else f"raised {kind_name}"
-        tb = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
-        return cls(name, summary, tb.rstrip())
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.summary}" + (f"\n{self.traceback}" if self.traceback else "")
-
-
 class TimedOut(Exception):
     """Raised by :meth:`Budget.deadline` when the budget ran out."""
 
 
 class Budget:
-    """The time one lifespan phase may take, shared by its resources and receivers."""
+    """The time one lifespan phase may take, shared by its clients, resources and receivers."""
 
     def __init__(self, setting: str, seconds: float | None) -> None:
         self.setting = setting
         self.seconds = seconds
         self.end = None if seconds is None else time.monotonic() + seconds
+
+    @classmethod
+    def startup(cls) -> Budget:
+        """Startup's budget; a bad setting raises ``ImproperlyConfigured`` (startup fails)."""
+        return cls("LIFESPAN_SIGNALS_STARTUP_TIMEOUT", settings.STARTUP_TIMEOUT)
+
+    @classmethod
+    def shutdown(cls) -> Budget:
+        """Shutdown's budget. A bad setting, which startup refused already, gets the default:
+        what is open still gets closed."""
+        try:
+            seconds = settings.SHUTDOWN_TIMEOUT
+        except ImproperlyConfigured:
+            seconds = DEFAULT_SHUTDOWN_TIMEOUT
+        return cls("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", seconds)
 
     def remaining(self) -> float | None:
         if self.end is None:

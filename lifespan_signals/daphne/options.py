@@ -1,4 +1,5 @@
-"""Command-line helpers for the server commands: timeouts in seconds, and a port probe."""
+"""Command-line options shared by ``runasgi`` and ``lifespan-daphne``: timeouts in seconds,
+negative values that reach their option, and a port probe in runserver's words."""
 
 from __future__ import annotations
 

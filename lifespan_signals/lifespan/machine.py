@@ -1,4 +1,4 @@
-"""The lifespan state machine: the ASGI lifespan protocol driving resources and signals."""
+"""The lifespan state machine: the ASGI lifespan protocol driving clients, resources and signals."""
 
 from __future__ import annotations
 
@@ -9,22 +9,23 @@ from collections.abc import Awaitable
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
-from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 
-from lifespan_signals import state as _state
-from lifespan_signals._client_lifecycle import close_clients, open_clients
-from lifespan_signals.budget import Budget, Failure
-from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, settings
-from lifespan_signals.dispatch import send_signal
-from lifespan_signals.driver import InnerLifespan
-from lifespan_signals.resources import Entered, enter_resources, exit_resources
+from lifespan_signals._registry import Running, registry
+from lifespan_signals.conf import settings
+from lifespan_signals.lifespan.budget import Budget
+from lifespan_signals.lifespan.clients import OpenClients
+from lifespan_signals.lifespan.driver import InnerLifespan
+from lifespan_signals.lifespan.failures import Failure, report
+from lifespan_signals.lifespan.receivers import send_signal
+from lifespan_signals.lifespan.resources import Entered, enter_resources, exit_resources
+from lifespan_signals.lifespan.steps import EXTENSION, Record, Runner
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LiveState
 
 __all__ = ["Lifespan", "LifespanProtocolError", "serve_lifespan"]
 
-logger = logging.getLogger("lifespan_signals.lifespan")
+logger = logging.getLogger(__name__)
 
 
 class LifespanProtocolError(RuntimeError):
@@ -34,8 +35,10 @@ class LifespanProtocolError(RuntimeError):
 class Lifespan:
     """One lifespan: declared clients, resources and signals around one state dict.
 
-    ``state`` is the server's dict; receivers get a :class:`~.state.LiveState` over it. ``inner``:
-    an application wrapped by ours whose own lifespan runs after our startup, before our shutdown.
+    ``state`` is the server's dict; receivers get a :class:`~lifespan_signals.state.LiveState`
+    over it. ``inner``: an application wrapped by ours whose own lifespan runs after our startup,
+    before our shutdown. The lifespan owns its clients, and its :class:`Record` of steps and
+    failures (the driver's, when a driver handed one over in the scope's extensions).
     """
 
     def __init__(
@@ -44,35 +47,42 @@ class Lifespan:
         self.sender = sender
         self.scope = scope
         self.state = LiveState(state)
+        extensions = scope.get("extensions") or {}
+        record = extensions.get(EXTENSION) if isinstance(extensions, dict) else None
+        self.record = record if isinstance(record, Record) else Record()
+        self.clients = OpenClients()
         self._inner = None if inner is None else InnerLifespan(inner, self.state)
         self._entered: Entered = []
-        self._running = contextlib.ExitStack()
+        self._entry = Running(self.state, self)
+        self._registered = contextlib.ExitStack()
         self._shut_down = False
-        self._count = 0
 
     async def startup(self) -> str | None:
         """Open clients, enter resources, send ``asgi_startup``; on failure shut down and report."""
         started = time.perf_counter()
-        self._running.enter_context(_state.running(self.state))
+        self._registered.enter_context(registry.running(self._entry))
         try:
-            budget = Budget("LIFESPAN_SIGNALS_STARTUP_TIMEOUT", settings.STARTUP_TIMEOUT)
+            budget = Budget.startup()
             settings.SHUTDOWN_TIMEOUT  # noqa: B018 - a bad value must stop startup, not shutdown
-            failures = await open_clients(self, budget)
-            failures = failures or await enter_resources(self.state, budget, self._entered)
-            failures = failures or await self._send(asgi_startup, budget, "startup")
+            failures = await self.clients.open(self._runner("startup", budget))
+            if not failures:
+                registry.publish_clients(self._entry, self.clients.clients)
+            failures = failures or await enter_resources(
+                self.state, self._runner("startup", budget), self._entered
+            )
+            failures = failures or await self._send(asgi_startup, self._runner("startup", budget))
             if self._inner is not None:
                 failures = failures or await self._inner.startup(budget)
         except Exception as exc:  # a bad setting, say: fail startup rather than serve without it
             failures = [Failure.from_exception("lifespan startup", exc)]
         if failures:
-            report = _report("startup", failures)
-            logger.error("%s", report)
+            text = self._failed("startup", failures)
             shutdown_report = await self.shutdown()
-            return report if shutdown_report is None else f"{report}\n\n{shutdown_report}"
+            return text if shutdown_report is None else f"{text}\n\n{shutdown_report}"
         logger.info(
             "Lifespan startup complete in %.1f ms (asgi_startup receivers: %d, resources: %d)",
             (time.perf_counter() - started) * 1000,
-            self._count,
+            self._count("startup", "receiver"),
             len(self._entered),
         )
         return None
@@ -89,32 +99,44 @@ class Lifespan:
         started = time.perf_counter()
         resources = len(self._entered)
         failures: list[Failure] = []
-        with self._running:
-            budget = Budget("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT", _shutdown_timeout())
+        with self._registered:
+            budget = Budget.shutdown()
             try:
                 if self._inner is not None:
                     failures += await _guarded(self._inner.shutdown(budget))
-                failures += await _guarded(self._send(asgi_shutdown, budget, "shutdown"))
-            finally:  # resources always exit, also when the lifespan is cancelled
-                failures += await _guarded(exit_resources(self._entered, budget))
-                failures += await _guarded(close_clients(self, budget))
+                failures += await _guarded(
+                    self._send(asgi_shutdown, self._runner("shutdown", budget))
+                )
+            finally:  # resources and clients always close, also when the lifespan is cancelled
+                runner = self._runner("shutdown", budget)
+                failures += await _guarded(exit_resources(self._entered, runner))
+                registry.publish_clients(self._entry, None)
+                failures += await _guarded(self.clients.close(self._runner("shutdown", budget)))
         if failures:
-            report = _report("shutdown", failures)
-            logger.error("%s", report)
-            return report
+            return self._failed("shutdown", failures)
         logger.info(
             "Lifespan shutdown complete in %.1f ms (asgi_shutdown receivers: %d, resources: %d)",
             (time.perf_counter() - started) * 1000,
-            self._count,
+            self._count("shutdown", "receiver"),
             resources,
         )
         return None
 
-    async def _send(self, signal: Signal, budget: Budget, phase: str) -> list[Failure]:
-        self._count, failures = await send_signal(
-            signal, self.sender, budget, phase, scope=self.scope, state=self.state
-        )
-        return failures
+    def _failed(self, phase: str, failures: list[Failure]) -> str:
+        self.record.failures[phase] = failures
+        text = report(phase, failures)
+        logger.error("%s", text)
+        return text
+
+    def _runner(self, phase: str, budget: Budget) -> Runner:
+        """A runner for one group of steps (each group gives up on its own steps only)."""
+        return Runner(phase, budget, self.record.steps)
+
+    def _count(self, phase: str, kind: str) -> int:
+        return sum(step.phase == phase and step.kind == kind for step in self.record.steps)
+
+    async def _send(self, signal: Signal, runner: Runner) -> list[Failure]:
+        return await send_signal(signal, self.sender, runner, scope=self.scope, state=self.state)
 
 
 async def _guarded(step: Awaitable[list[Failure]]) -> list[Failure]:
@@ -123,19 +145,6 @@ async def _guarded(step: Awaitable[list[Failure]]) -> list[Failure]:
         return await step
     except Exception as exc:
         return [Failure.from_exception("lifespan shutdown", exc)]
-
-
-def _shutdown_timeout() -> float | None:
-    try:
-        return settings.SHUTDOWN_TIMEOUT
-    except ImproperlyConfigured:  # startup refused it already: still close what is open
-        return DEFAULT_SHUTDOWN_TIMEOUT
-
-
-def _report(phase: str, failures: list[Failure]) -> str:
-    noun = "failure" if len(failures) == 1 else "failures"
-    details = "\n\n".join(str(failure) for failure in failures)
-    return f"Lifespan {phase} failed ({len(failures)} {noun}):\n\n{details}"
 
 
 async def serve_lifespan(

@@ -1,7 +1,10 @@
-"""An event loop in a thread of its own, for code that runs the lifespan outside a server.
+"""What a host of the lifespan needs besides the driver: backstop timeouts, and an event loop in a
+thread of its own for code that runs the lifespan outside a server.
 
-The main thread stays free for sync code (a management command's ``handle()``) and for Ctrl+C;
-coroutines run on the loop, where the lifespan's clients live.
+Hosts are ``runasgi``, ``lifespan-daphne``, :class:`~lifespan_signals.commands.LifespanCommand` and
+:mod:`lifespan_signals.testing`. With the loop thread, the main thread stays free for sync code (a
+management command's ``handle()``) and for Ctrl+C; coroutines run on the loop, where the
+lifespan's clients live.
 """
 
 from __future__ import annotations
@@ -17,9 +20,48 @@ from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
 
-__all__ = ["LoopThread", "Terminated", "sigterm_as_ctrl_c"]
+from lifespan_signals.conf import settings as lifespan_settings
+
+__all__ = [
+    "GRACE",
+    "LoopThread",
+    "Terminated",
+    "backstop_timeouts",
+    "settings_backstops",
+    "sigterm_as_ctrl_c",
+]
 
 _T = TypeVar("_T")
+
+# How much longer than the application's own time budgets a driver waits for its replies: a
+# lifespan_signals application reports a hanging receiver by name before this runs out.
+GRACE = 5.0
+
+
+def backstop_timeouts(
+    startup: float | None, shutdown: float | None
+) -> tuple[float | None, float | None]:
+    """Driver timeouts for an application whose own budgets are ``startup`` and ``shutdown``.
+
+    A failed startup runs shutdown before it replies, so the startup backstop covers both.
+    """
+    shutdown_backstop = None if shutdown is None else shutdown + GRACE
+    if startup is None or shutdown_backstop is None:
+        return None, shutdown_backstop
+    return startup + shutdown_backstop, shutdown_backstop
+
+
+def settings_backstops() -> tuple[float | None, float | None]:
+    """The driver's backstops over the project's own time budgets (its settings).
+
+    None, None when Django's settings are not configured (an application that is not Django's);
+    ``ImproperlyConfigured`` for a bad ``LIFESPAN_SIGNALS_*_TIMEOUT``.
+    """
+    from django.conf import settings
+
+    if not settings.configured:
+        return None, None
+    return backstop_timeouts(lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT)
 
 
 class LoopThread:

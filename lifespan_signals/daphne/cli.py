@@ -20,19 +20,19 @@ from typing import Any
 from daphne.cli import CommandLineInterface
 from django.core.exceptions import ImproperlyConfigured
 
-from lifespan_signals.asgi import LifespanWrapper, speaks_lifespan
-from lifespan_signals.cli import seconds
-from lifespan_signals.driver import LifespanFailed, backstop_timeouts
-from lifespan_signals.reporting import LoggedReports
-from lifespan_signals.server import LifespanServer
+from lifespan_signals.asgi import with_lifespan
+from lifespan_signals.daphne.options import seconds
+from lifespan_signals.daphne.server import LifespanServer
+from lifespan_signals.lifespan.driver import LifespanFailed
+from lifespan_signals.lifespan.host import settings_backstops
 
 __all__ = ["LifespanCommandLineInterface", "main"]
 
-logger = logging.getLogger("lifespan_signals.daphne")
+logger = logging.getLogger(__name__)
 
 
 class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc]  # daphne is untyped
-    """Daphne's command line, serving through ``lifespan_signals.server.LifespanServer``."""
+    """Daphne's command line, serving through ``lifespan_signals.daphne.server.LifespanServer``."""
 
     description = "Django HTTP/WebSocket server (Daphne) running the ASGI lifespan"
     # Set to LifespanServer with this run's options once the application is loaded.
@@ -51,28 +51,28 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
         )
 
     def load_asgi_app(self, asgi_app_path: str) -> Any:
-        application = super().load_asgi_app(asgi_app_path)
-        if speaks_lifespan(application) is False:
+        application, wrapped = with_lifespan(super().load_asgi_app(asgi_app_path))
+        if wrapped:
             logger.warning(
                 "%s does not speak the ASGI lifespan protocol; lifespan-daphne wraps it in "
                 "lifespan_signals.asgi.LifespanWrapper so asgi_startup/asgi_shutdown still run.",
                 asgi_app_path,
             )
-            application = LifespanWrapper(application)
         self.server_class = functools.partial(
-            LifespanServer, graceful_timeout=self._graceful_timeout, lifespan_timeouts=_timeouts()
+            LifespanServer,
+            graceful_timeout=self._graceful_timeout,
+            lifespan_timeouts=settings_backstops(),
         )
         return application
 
     def run(self, args: Sequence[str]) -> None:
         self._graceful_timeout = self.parser.parse_args(args).graceful_timeout
         try:
-            with LoggedReports() as reports:
-                super().run(args)
+            super().run(args)
         except ImproperlyConfigured as exc:  # a lifespan_signals setting, say
             sys.exit(f"Error: {exc}")
         except LifespanFailed as exc:
-            sys.exit(reports.explain("Lifespan startup failed; not serving.", exc.message))
+            sys.exit(exc.explain("Lifespan startup failed; not serving."))
         except SystemExit as exc:
             # Daphne exits 1, silently, when the server did not start: say why when an endpoint
             # could not listen; a stop asked for during lifespan startup is a clean stop.
@@ -83,21 +83,6 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
                 raise
 
 
-def _timeouts() -> tuple[float | None, float | None]:
-    """The driver's backstops over the application's own time budgets (its settings)."""
-    from django.conf import settings
-
-    if not settings.configured:  # an application that is not Django's
-        return None, None
-    from lifespan_signals.conf import settings as lifespan_settings
-
-    return backstop_timeouts(lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT)
-
-
 def main() -> None:
     """The ``lifespan-daphne`` console script."""
     LifespanCommandLineInterface.entrypoint()
-
-
-if __name__ == "__main__":
-    main()

@@ -34,13 +34,12 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ReactorNotRunning
 
-from lifespan_signals import drain
-from lifespan_signals.asgi import speaks_lifespan
-from lifespan_signals.driver import LifespanDriver, LifespanFailed
+from lifespan_signals.daphne import drain
+from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed
 
 __all__ = ["LifespanServer"]
 
-logger = logging.getLogger("lifespan_signals.server")
+logger = logging.getLogger(__name__)
 
 # SIGHUP is POSIX only.
 _STOP_SIGNALS = [
@@ -72,8 +71,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self.on_listening = on_listening
         self.listen_failure: str | None = None
         self.phase = "starting up"  # then serving, draining, shutting down, done
-        self._ports: list[Any] = []
-        self._channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections seen
+        self.ports: list[Any] = []  # the listening ports (Twisted's), once listening
+        self.http_channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections seen
         self._refusing = False  # the drain is over: no request starts any more
 
     @property
@@ -148,7 +147,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
 
     def _explain(self, exc: LifespanFailed) -> None:
         """Log the failure unless the application logged it already (lifespan_signals' do)."""
-        if not (exc.reported and speaks_lifespan(self.application)):
+        if not exc.logged:
             logger.error("%s", exc.message)
 
     @contextlib.contextmanager
@@ -174,7 +173,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
     def protocol_connected(self, protocol: Any) -> None:
         super().protocol_connected(protocol)
         if isinstance(protocol, WebRequest):
-            self._channels.add(protocol.channel)
+            self.http_channels.add(protocol.channel)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         if isinstance(protocol, WebRequest) and self.phase != "serving":
@@ -187,8 +186,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
 
     def listen_success(self, port: Any) -> None:
         super().listen_success(port)
-        self._ports.append(port)
-        if self.on_listening and len(self._ports) == len(self.endpoints):
+        self.ports.append(port)
+        if self.on_listening and len(self.ports) == len(self.endpoints):
             self.on_listening(self.listening_addresses)
 
     def listen_error(self, failure: Any) -> None:

@@ -1,42 +1,27 @@
-"""Drive an application's lifespan as an ASGI server does: for ``runasgi``, for tests, and for an
-application that :class:`~lifespan_signals.asgi.LifespanWrapper` wraps (:class:`InnerLifespan`)."""
+"""Drive an application's lifespan as an ASGI server does: for ``runasgi``, ``lifespan-daphne``,
+commands and tests, and for an application that ours wraps (:class:`InnerLifespan`).
+
+The driver hands the application a :class:`~lifespan_signals.lifespan.steps.Record` in the scope's
+``extensions``; lifespan_signals' own applications fill it with their steps and failures, so a
+failure reaches the driver's caller as structured data, not only as the message text.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from lifespan_signals.budget import Budget, Failure, dotted_name
+from lifespan_signals._registry import Running, registry
+from lifespan_signals.lifespan.budget import Budget
+from lifespan_signals.lifespan.failures import Failure, dotted_name
+from lifespan_signals.lifespan.steps import EXTENSION, Record
 
-__all__ = [
-    "InnerLifespan",
-    "LifespanDriver",
-    "LifespanFailed",
-    "LifespanUnsupported",
-    "backstop_timeouts",
-]
+__all__ = ["InnerLifespan", "LifespanDriver", "LifespanFailed", "LifespanUnsupported"]
 
-logger = logging.getLogger("lifespan_signals.lifespan")
-
-
-# How much longer than the application's own time budgets a driver waits for its replies: a
-# lifespan_signals application reports a hanging receiver by name before this runs out.
-GRACE = 5.0
-
-
-def backstop_timeouts(
-    startup: float | None, shutdown: float | None
-) -> tuple[float | None, float | None]:
-    """Driver timeouts for an application whose own budgets are ``startup`` and ``shutdown``.
-
-    A failed startup runs shutdown before it replies, so the startup backstop covers both.
-    """
-    shutdown_backstop = None if shutdown is None else shutdown + GRACE
-    if startup is None or shutdown_backstop is None:
-        return None, shutdown_backstop
-    return startup + shutdown_backstop, shutdown_backstop
+logger = logging.getLogger(__name__)
 
 
 class LifespanFailed(RuntimeError):
@@ -44,13 +29,28 @@ class LifespanFailed(RuntimeError):
 
     ``reported`` is True when the message is the application's own ``lifespan.*.failed`` reply,
     False when the driver found the failure (the application raised, returned, timed out, or
-    sent something else).
+    sent something else). ``failures``: each failing receiver, resource or client, when the
+    application is lifespan_signals' (which has also logged the report: ``logged``).
     """
 
-    def __init__(self, message: str, *, reported: bool = False) -> None:
+    def __init__(
+        self, message: str, *, reported: bool = False, failures: tuple[Failure, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reported = reported
+        self.failures = failures
+
+    @property
+    def logged(self) -> bool:
+        """Whether lifespan_signals logged the report already (``lifespan_signals.lifespan``)."""
+        return self.reported and bool(self.failures)
+
+    def explain(self, headline: str) -> str:
+        """``headline``, then the report unless it was logged already (a command's last words)."""
+        if self.logged:
+            return f"{headline} The report is above."
+        return f"{headline}\n\n{self.message}"
 
 
 class LifespanUnsupported(LifespanFailed):
@@ -78,9 +78,25 @@ class LifespanDriver:
         self.state: dict[str, Any] = {} if state is None else state
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.record = Record()
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def registered(self) -> Iterator[dict[str, Any]]:
+        """Make :func:`~lifespan_signals.get_state` return this lifespan's state in the block,
+        which gets it.
+
+        lifespan_signals' own applications have registered their live view of it at startup; the
+        state of an application of another kind is registered here.
+        """
+        entry = registry.find(self.state)
+        if entry is not None:
+            yield entry.state
+            return
+        with registry.running(Running(self.state)) as entry:
+            yield entry.state
 
     async def startup(self) -> dict[str, Any]:
         """Start the lifespan; return the state, or raise :class:`LifespanFailed`."""
@@ -88,6 +104,7 @@ class LifespanDriver:
             "type": "lifespan",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "state": self.state,
+            "extensions": {EXTENSION: self.record},
         }
         self._task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
         await self._exchange("startup", self.startup_timeout)
@@ -116,7 +133,8 @@ class LifespanDriver:
             if message["type"] == f"lifespan.{phase}.complete":
                 return
             if message["type"] == f"lifespan.{phase}.failed":
-                raise LifespanFailed(message.get("message", ""), reported=True)
+                failures = tuple(self.record.failures.get(phase, ()))
+                raise LifespanFailed(message.get("message", ""), reported=True, failures=failures)
             raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
         reply.cancel()
         if self._task in done:

@@ -1,4 +1,5 @@
-"""The reloader's child process for ``runasgi`` (the parent: :mod:`lifespan_signals.supervisor`).
+"""The reloader's child process for ``runasgi`` (the parent: :mod:`.parent`; the protocol between
+them: :mod:`lifespan_signals.daphne.reloader`).
 
 The child serves in Django's daemon ``django-main-thread`` while its main thread watches the
 files. A stop (a message from the parent, the end of the parent's pipe when the parent died, or
@@ -34,11 +35,11 @@ from django.apps import apps
 from django.core.management import get_commands
 from django.utils import autoreload
 
-from lifespan_signals.supervisor import FORCE, PIPE_ENV, STOP
+from lifespan_signals.daphne.reloader import FORCE, PIPE_ENV, STOP
 
 __all__ = ["ChildControl", "run_child", "survive_module_churn"]
 
-logger = logging.getLogger("lifespan_signals.reloader")
+logger = logging.getLogger(__name__)
 
 # How many times a scan of the watched files is tried when modules keep leaving sys.modules.
 _SCAN_ATTEMPTS = 10

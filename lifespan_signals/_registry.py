@@ -1,0 +1,97 @@
+"""The one registry of what runs in this process: lifespans, their clients, tests' overrides.
+
+The engine (:mod:`lifespan_signals.lifespan`) registers a lifespan for as long as it runs, and
+publishes its declared clients once they are all open. Code outside
+requests reads it through :func:`lifespan_signals.get_state` and ``lifespan_signals.clients``;
+:class:`lifespan_signals.testing.override_clients` adds overrides on top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["Registry", "Running", "registry"]
+
+
+class Running:
+    """One running lifespan: its state, and its declared clients once they are all open."""
+
+    __slots__ = ("clients", "lifespan", "state")
+
+    def __init__(self, state: dict[str, Any], lifespan: object = None) -> None:
+        self.state = state
+        self.lifespan = lifespan  # the engine's object, for the driver that started it
+        self.clients: dict[str, Any] | None = None  # None: this lifespan has opened none (yet)
+
+    def __repr__(self) -> str:
+        return f"<Running state={sorted(self.state)!r} clients={self.clients!r}>"
+
+
+class Registry:
+    """The lifespans running in this process, innermost last (one in production; tests may nest
+    or repeat cycles), and the client overrides of tests, in the order they were entered."""
+
+    def __init__(self) -> None:
+        self._running: list[Running] = []
+        self._overrides: list[dict[str, Any]] = []
+        # What clients[alias] reads: rebuilt, never mutated, on every change (one dict lookup).
+        self.clients: dict[str, Any] = {}
+
+    def current(self) -> Running | None:
+        """The innermost running lifespan, or None."""
+        return self._running[-1] if self._running else None
+
+    def find(self, state: dict[str, Any]) -> Running | None:
+        """The running lifespan whose state is ``state`` or wraps it (a live view over it)."""
+        for entry in reversed(self._running):
+            if entry.state is state or getattr(entry.state, "server", None) is state:
+                return entry
+        return None
+
+    @property
+    def clients_opened(self) -> bool:
+        """Whether a running lifespan has opened its declared clients."""
+        return any(entry.clients is not None for entry in self._running)
+
+    @contextlib.contextmanager
+    def running(self, entry: Running) -> Iterator[Running]:
+        """Register ``entry`` for the block: the only way a lifespan becomes visible."""
+        self._running.append(entry)
+        try:
+            yield entry
+        finally:
+            _remove(self._running, entry)
+            self._rebuild()
+
+    def publish_clients(self, entry: Running, clients: dict[str, Any] | None) -> None:
+        """Make ``entry``'s open clients what lookups see (None: hide them again)."""
+        entry.clients = clients
+        self._rebuild()
+
+    def add_override(self, replacements: dict[str, Any]) -> None:
+        self._overrides.append(replacements)
+        self._rebuild()
+
+    def remove_override(self, replacements: dict[str, Any]) -> None:
+        _remove(self._overrides, replacements)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        opened = [entry.clients for entry in self._running if entry.clients is not None]
+        view = dict(opened[-1]) if opened else {}
+        for overrides in self._overrides:
+            view.update(overrides)
+        self.clients = view
+
+
+def _remove(stack: list[Any], item: object) -> None:
+    """Remove the innermost occurrence of ``item``, by identity."""
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] is item:
+            del stack[index]
+            return
+
+
+registry = Registry()

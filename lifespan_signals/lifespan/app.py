@@ -1,0 +1,63 @@
+"""The ASGI face every lifespan_signals application shares: the handler, the wrapper, the router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifespan_signals.lifespan.machine import serve_lifespan
+
+__all__ = ["LifespanApp"]
+
+# Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
+Scope = dict[str, Any]
+ASGIApp = Any
+Receive = Any
+Send = Any
+
+
+class LifespanApp:
+    """Serve ``lifespan`` scopes; give other scopes the state and hand them on (``super()``).
+
+    A mixin before the application's own class. Subclasses may override :meth:`lifespan_handler`
+    (an application of the user's own serves lifespan instead of the signals) and
+    :meth:`inner_app` (a wrapped application whose own lifespan runs inside ours).
+    """
+
+    # The state this app created because the server gave none (Daphne); copied into each scope.
+    _own_state: dict[str, Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] != "lifespan":
+            return await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
+        own = None
+        if scope.get("state") is None:
+            own = self._own_state = {}
+            scope = {**scope, "state": own}
+        try:
+            handler = self.lifespan_handler()
+            if handler is None:
+                return await serve_lifespan(type(self), scope, receive, send, self.inner_app())
+            return await handler(scope, receive, send)
+        finally:
+            if own is not None and self._own_state is own:  # not a later scope's
+                self._own_state = None
+
+    @property
+    def sends_signals(self) -> bool:
+        """Whether this application's lifespan is lifespan_signals' own (not a user's handler)."""
+        return self.lifespan_handler() is None
+
+    def lifespan_handler(self) -> ASGIApp | None:
+        """An application of the user's own to serve lifespan instead of the signals, if any."""
+        return None
+
+    def inner_app(self) -> ASGIApp | None:
+        """A wrapped application whose own lifespan runs inside ours, if any."""
+        return None
+
+    def _with_state(self, scope: Scope) -> Scope:
+        own = self._own_state
+        if own is None or "state" in scope:
+            return scope
+        # A shallow copy per connection, as servers that support state do.
+        return {**scope, "state": own.copy()}
