@@ -34,9 +34,9 @@ from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.channels import ProtocolTypeRouter
 from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
-from tests.servers import REPO_ROOT, ServerProcess, get_json, read_events
-from tests.utils import Lifespan, connected, enter, without_db_connection_cleanup
+from tests.harness.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
+from tests.harness.in_process import Lifespan, connected, enter, without_db_connection_cleanup
+from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, read_events
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}

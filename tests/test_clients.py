@@ -17,7 +17,7 @@ from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
 from lifespan_signals.testing import LifespanFailed, in_lifespan, lifespan
 from tests.clientbackends import EVENTS
-from tests.utils import Lifespan, connected, registered
+from tests.harness.in_process import Lifespan, connected, registered
 
 HTTPX = {"BACKEND": "httpx.AsyncClient"}
 AIOHTTP = {"BACKEND": "aiohttp.ClientSession"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import (
+from tests.harness.catalogue import (
     GRANIAN,
     GUNICORN,
     HYPERCORN,
@@ -22,7 +22,7 @@ from tests.catalogue import (
     UVICORN,
     assert_clean,
 )
-from tests.servers import (
+from tests.harness.servers import (
     ServerProcess,
     events_by_pid,
     get_json,

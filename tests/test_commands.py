@@ -27,8 +27,8 @@ from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted, get_state
 from tests.commandsapp.nolifespan import no_lifespan
-from tests.servers import ServerProcess, read_events, wait_until
-from tests.utils import connected
+from tests.harness.in_process import connected
+from tests.harness.servers import ServerProcess, read_events, wait_until
 
 TIMEOUT = 20.0
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}

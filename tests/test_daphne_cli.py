@@ -21,7 +21,7 @@ import pytest
 from daphne.cli import CommandLineInterface
 
 from lifespan_signals.daphne import LifespanCommandLineInterface
-from tests.servers import ServerProcess, get_json, http_get, read_events, wait_until
+from tests.harness.servers import ServerProcess, get_json, http_get, read_events, wait_until
 
 pytestmark = [
     pytest.mark.servers,

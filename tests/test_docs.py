@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
-from tests.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
+from tests.harness.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
+from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
 
 DOCS = REPO_ROOT / "docs"
 TUTORIAL = DOCS / "tutorial.md"

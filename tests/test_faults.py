@@ -33,7 +33,7 @@ from django.test import SimpleTestCase
 from lifespan_signals.asgi import get_asgi_application
 from lifespan_signals.lifespan import LifespanProtocolError
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.catalogue import (
+from tests.harness.catalogue import (
     CLOSED,
     GUNICORN,
     RUNASGI,
@@ -41,8 +41,9 @@ from tests.catalogue import (
     UVICORN_AUTO,
     UVICORN_WORKERS,
 )
-from tests.catalogue import assert_clean as assert_no_leaks
-from tests.servers import (
+from tests.harness.catalogue import assert_clean as assert_no_leaks
+from tests.harness.in_process import Lifespan, connected, open_client
+from tests.harness.servers import (
     ServerProcess,
     events_by_pid,
     get_json,
@@ -50,7 +51,6 @@ from tests.servers import (
     traceback_exceptions,
     wait_until,
 )
-from tests.utils import Lifespan, connected, open_client
 
 pytestmark = [
     pytest.mark.faults,

@@ -24,7 +24,7 @@ from lifespan_signals.budget import Budget, TimedOut
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
 from lifespan_signals.testing import lifespan
-from tests.utils import Lifespan, connected, open_client, registered
+from tests.harness.in_process import Lifespan, connected, open_client, registered
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import CLOSED, GRANIAN, HYPERCORN, RUNASGI, Server, assert_clean
-from tests.catalogue import UVICORN_AUTO as UVICORN
-from tests.servers import events_by_pid, get_json, http_get, read_events, wait_until
+from tests.harness.catalogue import CLOSED, GRANIAN, HYPERCORN, RUNASGI, Server, assert_clean
+from tests.harness.catalogue import UVICORN_AUTO as UVICORN
+from tests.harness.servers import events_by_pid, get_json, http_get, read_events, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 

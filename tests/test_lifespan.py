@@ -15,7 +15,7 @@ from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
 from lifespan_signals.lifespan import LifespanProtocolError
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
-from tests.utils import LIFESPAN_SCOPE, Lifespan, connected, open_client
+from tests.harness.in_process import LIFESPAN_SCOPE, Lifespan, connected, open_client
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
@@ -137,7 +137,7 @@ class StartupTests(SimpleTestCase):
         self.assertRegex(
             output,
             r"DEBUG:lifespan_signals.steps:"
-            r"startup receiver tests.utils.open_client: [0-9.]+ ms",
+            r"startup receiver tests.harness.in_process.open_client: [0-9.]+ ms",
         )
         self.assertRegex(
             output,

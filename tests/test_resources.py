@@ -10,7 +10,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals.asgi import get_asgi_application
 from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.utils import Lifespan, connected, registered
+from tests.harness.in_process import Lifespan, connected, registered
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 

@@ -19,8 +19,8 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from lifespan_signals.management.commands.runasgi import Command
-from tests.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
-from tests.servers import ServerProcess, get_json, http_get, read_events, wait_until
+from tests.harness.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
+from tests.harness.servers import ServerProcess, get_json, http_get, read_events, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.servers import events_by_pid, read_events
+from tests.harness.servers import events_by_pid, read_events
 from tests.test_runasgi_stress import alive, group_members, runasgi
 
 pytestmark = [

@@ -21,8 +21,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from lifespan_signals.management.commands.runasgi import Command
-from tests.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
-from tests.servers import (
+from tests.harness.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
+from tests.harness.servers import (
     REPO_ROOT,
     ServerProcess,
     events_by_pid,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import UVICORN, assert_clean
-from tests.servers import ServerProcess, http_get
+from tests.harness.catalogue import UVICORN, assert_clean
+from tests.harness.servers import ServerProcess, http_get
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 

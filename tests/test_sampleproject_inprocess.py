@@ -26,7 +26,7 @@ from lifespan_signals.testing import AsyncClient, LifespanTestMixin, lifespan
 from sampleproject.settings import LIFESPAN_SIGNALS_CLIENTS
 from sampleproject.shop.apps import ShopStats, count_traffic
 from sampleproject.shop.views import PROMOTIONS, RECOMMENDATIONS
-from tests.utils import connected, enter, without_db_connection_cleanup
+from tests.harness.in_process import connected, enter, without_db_connection_cleanup
 
 urlpatterns = [path("", include("sampleproject.shop.urls"))]
 

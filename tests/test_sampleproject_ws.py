@@ -12,8 +12,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.catalogue import UVICORN, assert_clean
-from tests.servers import http_get
+from tests.harness.catalogue import UVICORN, assert_clean
+from tests.harness.servers import http_get
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 

@@ -16,9 +16,17 @@ from typing import Any
 
 import pytest
 
-from tests.catalogue import CLOSED, GRANIAN, GUNICORN, HYPERCORN, UVICORN, UVICORN_AUTO, Server
-from tests.catalogue import assert_clean as assert_no_leaks
-from tests.servers import (
+from tests.harness.catalogue import (
+    CLOSED,
+    GRANIAN,
+    GUNICORN,
+    HYPERCORN,
+    UVICORN,
+    UVICORN_AUTO,
+    Server,
+)
+from tests.harness.catalogue import assert_clean as assert_no_leaks
+from tests.harness.servers import (
     events_by_pid,
     get_json,
     read_events,

@@ -22,8 +22,8 @@ from lifespan_signals.asgi import LifespanASGIHandler, get_asgi_application
 from lifespan_signals.checks import check_request_threads
 from lifespan_signals.conf import settings as conf
 from lifespan_signals.threads import RequestThread, RequestThreads
-from tests.servers import REPO_ROOT
-from tests.utils import Lifespan, http_scope, needs_request_threads
+from tests.harness.in_process import Lifespan, http_scope, needs_request_threads
+from tests.harness.servers import REPO_ROOT
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
 THREAD_APP = {

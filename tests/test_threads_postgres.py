@@ -1,7 +1,7 @@
 """Persistent database connections under ASGI: with request threads, CONN_MAX_AGE works again.
 
-A real PostgreSQL server (a private cluster from ``tests.postgres``) and a real uvicorn. Django
-keeps a connection per thread: with a new thread per request, every request opens a new
+A real PostgreSQL server (a private cluster from ``tests.harness.postgres``) and a real uvicorn.
+Django keeps a connection per thread: with a new thread per request, every request opens a new
 connection; with request threads kept, the connections are kept with them.
 """
 
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.catalogue import UVICORN
-from tests.postgres import cluster
-from tests.servers import get_json
-from tests.utils import needs_request_threads
+from tests.harness.catalogue import UVICORN
+from tests.harness.in_process import needs_request_threads
+from tests.harness.postgres import cluster
+from tests.harness.servers import get_json
 
 pytestmark = [
     pytest.mark.servers,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import GUNICORN, RUNASGI, UVICORN, Server, assert_clean
-from tests.servers import get_json, read_events, wait_until
-from tests.utils import needs_request_threads
+from tests.harness.catalogue import GUNICORN, RUNASGI, UVICORN, Server, assert_clean
+from tests.harness.in_process import needs_request_threads
+from tests.harness.servers import get_json, read_events, wait_until
 
 pytestmark = [
     pytest.mark.servers,

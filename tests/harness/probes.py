@@ -1,6 +1,6 @@
 """What tests read from servers: HTTP answers, the receivers' events, output, ports; and polling.
 
-``tests.servers`` re-exports these names (tests import them from there).
+``tests.harness.servers`` re-exports these names (tests import them from there).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # No proxies from the environment: the servers under test are on 127.0.0.1.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

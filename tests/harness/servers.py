@@ -1,6 +1,7 @@
 """Run real servers as subprocesses for tests: port 0 read back, readiness polling, clean teardown.
 
-What to run (commands, exit codes, leak patterns) is in ``tests.catalogue``; this module runs it.
+What to run (commands, exit codes, leak patterns) is in ``tests.harness.catalogue``; this module
+runs it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from tests.catalogue import APP
-from tests.probes import (
+from tests.harness.catalogue import APP
+from tests.harness.probes import (
     REPO_ROOT,
     events_by_pid,
     free_port,
@@ -32,7 +33,7 @@ from tests.probes import (
 )
 
 if TYPE_CHECKING:
-    from tests.catalogue import Server
+    from tests.harness.catalogue import Server
 
 # Re-exported: the tests import these from here.
 __all__ = [
