@@ -1,6 +1,6 @@
 """Declared clients under real servers: one set per process, used by views, closed at shutdown.
 
-``tests.clientsapp`` declares an httpx client and an aiohttp session pointed at a loopback
+``tests.projects.clientsapp`` declares an httpx client and an aiohttp session pointed at a loopback
 upstream (``bench.upstream``); its views call the upstream through ``clients[...]``. Each process
 records the clients' open and close steps and its startup receiver's view of them in an events
 file. Servers run as subprocesses on port 0 and stop with SIGTERM.
@@ -33,7 +33,7 @@ from tests.harness.servers import (
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-SETTINGS = "tests.clientsapp.settings"
+SETTINGS = "tests.projects.clientsapp.settings"
 TIMEOUT = 20.0
 OPENING = {"startup httpx", "startup aiohttp"}
 CLOSING = ["shutdown aiohttp", "shutdown httpx"]  # the reverse of the declaration order

@@ -32,10 +32,12 @@ TIMEOUT = 20.0
 LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", "Traceback")
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
 ANY_PORT = "tcp:port=0:interface=127.0.0.1"
-APP = "tests.serverapp.asgi:application"
+APP = "tests.projects.serverapp.asgi:application"
 
 
-def lifespan_daphne(*options, events, app=APP, settings="tests.commandsapp.settings", **kwargs):
+def lifespan_daphne(
+    *options, events, app=APP, settings="tests.projects.commandsapp.settings", **kwargs
+):
     """The installed console script, as supervisord or systemd would run it."""
     script = shutil.which("lifespan-daphne", path=str(Path(sys.executable).parent))
     assert script, "the lifespan-daphne console script is not installed: pip install -e ."
@@ -175,7 +177,9 @@ def test_startup_failure_exits_1_without_listening_and_names_the_receiver(events
         code = server.wait_exit(TIMEOUT)
         output = server.output()
     assert code == 1, output
-    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
+    assert (
+        "tests.projects.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
+    )
     assert "Lifespan startup failed; not serving. The report is above." in output
     assert output.count("fail_startup raised RuntimeError: boom at startup") == 1  # said once
     assert not path.exists()
@@ -185,8 +189,8 @@ def test_startup_failure_exits_1_without_listening_and_names_the_receiver(events
 
 
 def test_django_own_application_is_wrapped_and_says_so(events):
-    settings = "tests.plainasgi.settings"
-    app = "tests.plainasgi.asgi:application"
+    settings = "tests.projects.plainasgi.settings"
+    app = "tests.projects.plainasgi.asgi:application"
     with lifespan_daphne("-e", ANY_PORT, events=events, app=app, settings=settings) as server:
         (port,) = ports(server)
         assert get_json(f"http://127.0.0.1:{port}/")["state_keys"] == ["aiohttp", "httpx"]
@@ -194,7 +198,7 @@ def test_django_own_application_is_wrapped_and_says_so(events):
         output = server.output()
     assert_one_clean_lifespan(events, output)
     assert (
-        "tests.plainasgi.asgi:application does not speak the ASGI lifespan protocol; "
+        "tests.projects.plainasgi.asgi:application does not speak the ASGI lifespan protocol; "
         "lifespan-daphne wraps it in lifespan_signals.asgi.LifespanWrapper"
     ) in output
 
@@ -263,9 +267,9 @@ def test_sigterm_during_startup_shuts_down_without_serving_and_exits_0(events, t
     path = tmp_path / "daphne.sock"
     env = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
     options = ["-u", str(path)]
-    with lifespan_daphne(*options, events=events, settings="tests.faultapp.settings", env=env) as (
-        server
-    ):
+    with lifespan_daphne(
+        *options, events=events, settings="tests.projects.faultapp.settings", env=env
+    ) as server:
         wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "startup to begin")
         code = server.stop(signal.SIGTERM, TIMEOUT)
         output = server.output()
@@ -294,7 +298,7 @@ def test_a_port_in_use_exits_1_after_shutting_the_lifespan_down(events):
 
 def test_an_application_without_lifespan_gets_the_drivers_report(events, tmp_path):
     path = tmp_path / "daphne.sock"
-    app = "tests.commandsapp.nolifespan:no_lifespan"
+    app = "tests.projects.commandsapp.nolifespan:no_lifespan"
     with lifespan_daphne("-u", str(path), events=events, app=app) as server:
         code = server.wait_exit(TIMEOUT)
         output = server.output()
@@ -312,9 +316,9 @@ def test_a_bad_timeout_setting_is_a_clear_error_before_anything_runs(events, tmp
     path = tmp_path / "daphne.sock"
     env = {"LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "abc"}
     options = ["-u", str(path)]
-    with lifespan_daphne(*options, events=events, settings="tests.faultapp.settings", env=env) as (
-        server
-    ):
+    with lifespan_daphne(
+        *options, events=events, settings="tests.projects.faultapp.settings", env=env
+    ) as server:
         code = server.wait_exit(TIMEOUT)
         output = server.output()
     assert code == 1, output

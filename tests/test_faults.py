@@ -2,10 +2,10 @@
 that break it -- SIGTERM under load, many autoreload restarts, several workers and a killed one,
 receivers that hang or fail, concurrent requests, bad input.
 
-Real servers on loopback port 0, with ``tests.faultapp`` (``tests.serverapp``'s receivers and
-views, plus receivers that hang or fail when the environment asks for them); every wait has a
-deadline and every process group is killed on the way out. Startup failure on each server is in
-``test_servers.py`` and ``test_runasgi.py``; the protocol itself, message by message, in
+Real servers on loopback port 0, with ``tests.projects.faultapp`` (``tests.projects.serverapp``'s
+receivers and views, plus receivers that hang or fail when the environment asks for them); every
+wait has a deadline and every process group is killed on the way out. Startup failure on each server
+is in ``test_servers.py`` and ``test_runasgi.py``; the protocol itself, message by message, in
 ``test_lifespan.py``.
 """
 
@@ -57,7 +57,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
 ]
 
-SETTINGS = "tests.faultapp.settings"
+SETTINGS = "tests.projects.faultapp.settings"
 TIMEOUT = 30.0  # seconds for any one wait: generous, other test runs may share the machine
 SINGLE = [UVICORN_AUTO.param(), RUNASGI.param()]
 
@@ -252,8 +252,8 @@ def stop_reloader(server: ServerProcess) -> int:
 @pytest.mark.timeout(600)  # the suite's 120 s is not enough under load
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/<pid>/fd and status")
 def test_autoreload_restarts_pair_startups_with_shutdowns_and_leak_nothing(serve, events, watched):
-    # Restarts are triggered through a file of this test's own (tests.faultapp adds it to the
-    # reloader's watch list), and no test touches the project's modules: every restart is ours.
+    # Restarts are triggered through a file of this test's own (tests.projects.faultapp adds it to
+    # the reloader's watch list), and no test touches the project's modules: every restart is ours.
     samples = []  # per serving child: (pid, its fds, its RSS, the reloader parent's fds, RSS)
 
     def startups() -> list[int]:
@@ -458,7 +458,7 @@ def test_hanging_receiver_times_out_is_named_and_the_process_exits(serve, target
 
     assert code == (target.failed_exit if phase == "startup" else target.stopped_exit), output
     setting = f"LIFESPAN_SIGNALS_{phase.upper()}_TIMEOUT"
-    message = f"tests.faultapp.apps.hang timed out: still running after 2 s ({setting})"
+    message = f"tests.projects.faultapp.apps.hang timed out: still running after 2 s ({setting})"
     assert f"Lifespan {phase} failed (1 failure):\n\n{message}" in output
     assert output.count(message) == 1 + target.echoes_failures, output
     # The hanging receiver was cancelled; the healthy one's clients were closed all the same.
@@ -531,7 +531,7 @@ def test_failing_shutdown_receiver_among_healthy_ones_is_reported_once(serve, ta
     # is sent, too; runasgi points to the report above).
     lines = output.splitlines()
     assert lines.count("Lifespan shutdown failed (1 failure):") == 1, output
-    failure = "tests.faultapp.apps.fail_shutdown raised RuntimeError: boom at shutdown"
+    failure = "tests.projects.faultapp.apps.fail_shutdown raised RuntimeError: boom at shutdown"
     assert output.count(failure) == 1 + target.echoes_failures, output
     assert set(traceback_exceptions(output)) == {"RuntimeError: boom at shutdown"}, output
     assert "Lifespan shutdown complete" not in output

@@ -386,7 +386,7 @@ class ErrorsPointTheRightWayTests(SimpleTestCase):
         self.assertIn("running lifespan_signals.asgi.get_asgi_application()", logs.output[0])
         self.assertIn("Pass app=... to run another", logs.output[0])
 
-    @override_settings(SETTINGS_MODULE="tests.splitproject.settings.production")
+    @override_settings(SETTINGS_MODULE="tests.projects.splitproject.settings.production")
     async def test_testing_lifespan_finds_split_settings_application(self):
         with self.assertLogs("lifespan_signals.testing", "INFO") as logs:
             async with lifespan():
@@ -395,7 +395,7 @@ class ErrorsPointTheRightWayTests(SimpleTestCase):
             logs.output,
             [
                 "INFO:lifespan_signals.testing:lifespan(): running "
-                "tests.splitproject.asgi.application"
+                "tests.projects.splitproject.asgi.application"
             ],
         )
 

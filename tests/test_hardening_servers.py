@@ -2,9 +2,9 @@
 blocks the loop, a receiver held only by the signal under ``DEBUG=False``, a client rotated after
 startup under granian, a wrapped Starlette app's lifespan, and split settings with ``runasgi``.
 
-``tests.hardapp`` adds, as the environment asks, receivers and resources that raise or block to
-``tests.serverapp``'s healthy ones (an aiohttp session and an httpx client opened at startup,
-closed at shutdown). Each test starts the real server on loopback port 0, stops it with
+``tests.projects.hardapp`` adds, as the environment asks, receivers and resources that raise or
+block to ``tests.projects.serverapp``'s healthy ones (an aiohttp session and an httpx client opened
+at startup, closed at shutdown). Each test starts the real server on loopback port 0, stops it with
 SIGTERM (or waits for it to refuse to start) and checks exit code, recorded events and output.
 """
 
@@ -22,9 +22,9 @@ from tests.harness.servers import events_by_pid, get_json, http_get, read_events
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-SETTINGS = "tests.hardapp.settings"
+SETTINGS = "tests.projects.hardapp.settings"
 TIMEOUT = 30.0
-RAISER = "tests.hardapp.apps._raiser.<locals>.raises"
+RAISER = "tests.projects.hardapp.apps._raiser.<locals>.raises"
 
 
 def assert_refused_to_start(serve, target: Server, events: Path, raised: str, **env: str) -> str:
@@ -63,7 +63,10 @@ def test_system_exit_in_a_startup_receiver_stops_every_server(serve, target: Ser
 
 @pytest.mark.parametrize("name", ["KeyboardInterrupt", "CancelledError", "GeneratorExit", "Custom"])
 def test_other_base_exceptions_in_a_startup_receiver_under_uvicorn_auto(serve, name: str, events):
-    kind = {"CancelledError": "asyncio.CancelledError", "Custom": "tests.hardapp.apps.Custom"}
+    kind = {
+        "CancelledError": "asyncio.CancelledError",
+        "Custom": "tests.projects.hardapp.apps.Custom",
+    }
     assert_refused_to_start(
         serve,
         UVICORN,
@@ -119,7 +122,7 @@ def test_a_receiver_blocking_the_loop_is_named(serve, events):
         serve,
         UVICORN,
         events,
-        "tests.hardapp.apps.block timed out: ran",
+        "tests.projects.hardapp.apps.block timed out: ran",
         LIFESPAN_TEST_BLOCK="2.5",
         LIFESPAN_SIGNALS_STARTUP_TIMEOUT="1",
     )
@@ -144,7 +147,7 @@ def test_granian_closes_a_client_rotated_after_startup(serve, events):
 
 
 def test_a_wrapped_starlette_apps_lifespan_runs_inside_ours(serve, events):
-    proc = serve(UVICORN, settings=SETTINGS, app="tests.hardapp.starlette:application")
+    proc = serve(UVICORN, settings=SETTINGS, app="tests.projects.hardapp.starlette:application")
     wait_until(lambda: len(read_events(events)) >= 2, TIMEOUT, "both startups")
     proc.wait_ready("/keys/", TIMEOUT)
     keys = get_json(proc.url("/keys/"))
@@ -158,7 +161,7 @@ def test_a_wrapped_starlette_apps_lifespan_runs_inside_ours(serve, events):
 
 
 def test_runasgi_finds_the_application_of_split_settings(serve, events):
-    proc = serve(RUNASGI, settings="tests.splitproject.settings.production")
+    proc = serve(RUNASGI, settings="tests.projects.splitproject.settings.production")
     proc.wait_ready("/health/", TIMEOUT)
     status, _ = http_get(proc.url("/"))
     returncode = proc.stop(timeout=TIMEOUT)

@@ -25,10 +25,10 @@ from tests.harness.servers import ServerProcess, get_json, http_get, read_events
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
 TIMEOUT = 20.0
-SETTINGS = "tests.serverapp.settings"
-# tests.faultapp adds the LIFESPAN_TEST_WATCH file of a test's own to the reloader's watch list:
-# restarts triggered through it reach no other test's server, also when tests run in parallel.
-WATCHING = "tests.faultapp.settings"
+SETTINGS = "tests.projects.serverapp.settings"
+# tests.projects.faultapp adds the LIFESPAN_TEST_WATCH file of a test's own to the reloader's watch
+# list: restarts triggered through it reach no other test's server, also when tests run in parallel.
+WATCHING = "tests.projects.faultapp.settings"
 
 
 def runasgi(serve, *options, settings=SETTINGS, **env):
@@ -118,7 +118,9 @@ def test_startup_failure_without_reloader_exits_non_zero_without_serving(serve, 
     code = server.wait_exit(TIMEOUT)
     output = server.output()
     assert code == 1, output
-    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
+    assert (
+        "tests.projects.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in output
+    )
     assert "CommandError: Lifespan startup failed (see above); not serving." in output
     assert "Starting ASGI/Daphne" not in output  # it never listened: no banner, no port
     # what the healthy receiver opened was closed
@@ -140,20 +142,22 @@ def test_startup_failure_with_reloader_waits_for_a_code_change(serve, events, wa
     assert server.returncode is None  # and watching again
     assert server.stop(signal.SIGTERM, TIMEOUT) == 0
     output = server.output()
-    assert output.count("tests.serverapp.apps.fail_startup raised RuntimeError") == 2
+    assert output.count("tests.projects.serverapp.apps.fail_startup raised RuntimeError") == 2
     assert kinds(events).count("shutdown") == 2
     assert "Starting ASGI/Daphne" not in output
 
 
 def test_plain_django_application_still_gets_the_signals(serve, events):
-    server = runasgi(serve, "--noreload", settings="tests.plainasgi.settings")
+    server = runasgi(serve, "--noreload", settings="tests.projects.plainasgi.settings")
     server.wait_ready("/health/", TIMEOUT)
     assert get_json(server.url("/"))["state_keys"] == ["aiohttp", "httpx"]
     assert server.stop(signal.SIGTERM, TIMEOUT) == 0
     output = server.output()
     assert kinds(events) == ["startup", "shutdown"]
     assert (
-        output.count("tests.plainasgi.asgi.application does not speak the ASGI lifespan protocol")
+        output.count(
+            "tests.projects.plainasgi.asgi.application does not speak the ASGI lifespan protocol"
+        )
         == 1
     )
     assert_clean(output, "Traceback")
@@ -222,7 +226,7 @@ def test_no_application_found_is_a_command_error():
         Command().get_application({})
 
 
-@override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
+@override_settings(ASGI_APPLICATION="tests.projects.plainasgi.asgi.application")
 def test_plain_application_is_wrapped(capsys):
     from lifespan_signals.asgi import LifespanWrapper
 
@@ -255,7 +259,9 @@ def test_port_in_use_is_refused_before_startup_in_runservers_words(events, reloa
 def test_port_out_of_range_is_refused_before_startup(events, port):
     command = [sys.executable, "manage.py", "runasgi", "--noreload", f"127.0.0.1:{port}"]
     server = ServerProcess(
-        command, settings="tests.serverapp.settings", env={"LIFESPAN_TEST_EVENTS": str(events)}
+        command,
+        settings="tests.projects.serverapp.settings",
+        env={"LIFESPAN_TEST_EVENTS": str(events)},
     )
     with server:
         code = server.wait_exit(TIMEOUT)

@@ -1,7 +1,8 @@
 """``manage.py runasgi`` under stress: stops at the worst moments, a dead parent, a second Ctrl+C,
 a broken ``apps.py``, extreme numbers, applications that do not speak lifespan, keep-alive clients.
 
-Real subprocesses on loopback port 0 (``tests.faultapp``'s project), real signals, real files.
+Real subprocesses on loopback port 0 (``tests.projects.faultapp``'s project), real signals, real
+files.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tests.harness.servers import (
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-SETTINGS = "tests.faultapp.settings"
+SETTINGS = "tests.projects.faultapp.settings"
 TIMEOUT = 30.0
 
 
@@ -357,7 +358,7 @@ def test_negative_seconds_say_what_is_wrong(option, value):
     ],
 )
 def test_the_drivers_explanation_is_printed_when_startup_fails(serve, events, app, explanation):
-    env = {"LIFESPAN_TEST_ASGI_APPLICATION": f"tests.faultapp.rawapps.{app}"}
+    env = {"LIFESPAN_TEST_ASGI_APPLICATION": f"tests.projects.faultapp.rawapps.{app}"}
     server = serve_runasgi(serve, "--noreload", **env)
     code = server.wait_exit(TIMEOUT)
     output = server.output()
@@ -369,7 +370,7 @@ def test_the_drivers_explanation_is_printed_when_startup_fails(serve, events, ap
 
 def test_an_application_that_never_replies_is_given_up_on_and_named(serve, events):
     env = {
-        "LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.silent",
+        "LIFESPAN_TEST_ASGI_APPLICATION": "tests.projects.faultapp.rawapps.silent",
         "LIFESPAN_SIGNALS_STARTUP_TIMEOUT": "0.2",
         "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "0.2",
     }
@@ -383,7 +384,7 @@ def test_an_application_that_never_replies_is_given_up_on_and_named(serve, event
 
 
 def test_the_drivers_explanation_is_printed_when_shutdown_fails(serve, events):
-    env = {"LIFESPAN_TEST_ASGI_APPLICATION": "tests.faultapp.rawapps.raises_at_shutdown"}
+    env = {"LIFESPAN_TEST_ASGI_APPLICATION": "tests.projects.faultapp.rawapps.raises_at_shutdown"}
     server = serve_runasgi(serve, "--noreload", **env)
     wait_until(lambda: "Quit the server with" in server.output(), TIMEOUT, "serving")
     code = server.stop(signal.SIGTERM, TIMEOUT)

@@ -1,9 +1,9 @@
 """The package under real ASGI servers: lifespan runs once per process, state reaches requests.
 
-Each test starts a server as a subprocess on port 0 with ``tests.serverapp`` (whose receivers
-open an aiohttp session and an httpx client at startup and close them at shutdown, recording both
-in an events file), sends real HTTP requests, stops it with SIGTERM and checks exit code, events
-and output.
+Each test starts a server as a subprocess on port 0 with ``tests.projects.serverapp`` (whose
+receivers open an aiohttp session and an httpx client at startup and close them at shutdown,
+recording both in an events file), sends real HTTP requests, stops it with SIGTERM and checks exit
+code, events and output.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.harness.servers import (
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-SETTINGS = "tests.serverapp.settings"
+SETTINGS = "tests.projects.serverapp.settings"
 TIMEOUT = 20.0  # seconds, for each of: becoming ready, stopping, exiting on a failed startup
 CLIENTS = ("aiohttp", "httpx")
 REPORTED = "RuntimeError: boom at startup"  # how the failing receiver's tracebacks end
@@ -104,7 +104,7 @@ def test_failing_startup_receiver_stops_the_server_and_closes_clients(
     output = proc.output()
 
     assert returncode in server.failed_exits, output
-    assert "tests.serverapp.apps.fail_startup" in output
+    assert "tests.projects.serverapp.apps.fail_startup" in output
     assert "RuntimeError" in output
 
     # Every process that started up ran the failing receiver, then shutdown, which closed what

@@ -27,8 +27,8 @@ from tests.harness.servers import REPO_ROOT
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
 THREAD_APP = {
-    "ROOT_URLCONF": "tests.threadapp.urls",
-    "MIDDLEWARE": ["tests.threadapp.views.ThreadMiddleware"],
+    "ROOT_URLCONF": "tests.projects.threadapp.urls",
+    "MIDDLEWARE": ["tests.projects.threadapp.views.ThreadMiddleware"],
 }
 
 
@@ -81,7 +81,7 @@ def test_unset_is_none_and_django_s_behaviour():
 
 
 def test_manage_py_check_fails_on_a_bad_value():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.threadapp.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.projects.threadapp.settings"}
     env["LIFESPAN_TEST_REQUEST_THREADS"] = "0"
     command = [sys.executable, "manage.py", "check"]
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)

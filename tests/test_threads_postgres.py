@@ -29,7 +29,7 @@ KEPT = 4
 CLIENTS = KEPT // 2
 REQUESTS = 100
 TIMEOUT = 30.0
-APP = "tests.threadapp.asgi:application"
+APP = "tests.projects.threadapp.asgi:application"
 
 
 def _serve(serve, socket_dir: str, threads: int | None) -> list[int]:
@@ -37,7 +37,9 @@ def _serve(serve, socket_dir: str, threads: int | None) -> list[int]:
     env = {"LIFESPAN_TEST_DATABASE": socket_dir}
     if threads is not None:
         env["LIFESPAN_TEST_REQUEST_THREADS"] = str(threads)
-    server = serve(UVICORN, settings="tests.threadapp.settings", app=APP, env=env, record=False)
+    server = serve(
+        UVICORN, settings="tests.projects.threadapp.settings", app=APP, env=env, record=False
+    )
     server.wait_ready("/health/", TIMEOUT)
     with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(lambda _: get_json(server.url("/db/"), TIMEOUT), range(REQUESTS)))

@@ -1,9 +1,9 @@
 """Request threads under real servers: reused with the setting, one request per thread at a time.
 
-``tests.threadapp`` has a sync ``request_started`` receiver, a sync-only middleware and sync views
-that check one request's sync code runs in one thread, which no other request holds meanwhile
-(thread objects are marked: idents are reused). Each test sends rounds of 64 concurrent requests,
-then sequential ones, and stops the server with SIGTERM.
+``tests.projects.threadapp`` has a sync ``request_started`` receiver, a sync-only middleware and
+sync views that check one request's sync code runs in one thread, which no other request holds
+meanwhile (thread objects are marked: idents are reused). Each test sends rounds of 64 concurrent
+requests, then sequential ones, and stops the server with SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups"),
 ]
 
-APP = "tests.threadapp.asgi:application"
-SETTINGS = "tests.threadapp.settings"
+APP = "tests.projects.threadapp.asgi:application"
+SETTINGS = "tests.projects.threadapp.settings"
 TIMEOUT = 30.0
 KEPT = 4  # LIFESPAN_SIGNALS_REQUEST_THREADS in the "on" runs
 CONCURRENT = 64

@@ -17,7 +17,7 @@ from importlib.util import find_spec
 from typing import Any
 
 PYTHON = sys.executable
-APP = "tests.serverapp.asgi:application"
+APP = "tests.projects.serverapp.asgi:application"
 
 # What no run may print: aiohttp's leak warnings, asyncio's lost tasks and transports, errors in
 # finalizers. Tests that expect no error at all add "Traceback" (and "ResourceWarning").
@@ -28,7 +28,8 @@ LEAKS = (
     "Task was destroyed",
     "Exception ignored",
 )
-# What tests.serverapp's shutdown receiver records when it closed the very clients startup opened.
+# What tests.projects.serverapp's shutdown receiver records when it closed the very clients startup
+# opened.
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
 
 

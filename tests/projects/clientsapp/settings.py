@@ -1,0 +1,46 @@
+"""Settings for real servers serving views that use declared clients (``LIFESPAN_SIGNALS_CLIENTS``).
+
+``CLIENTS_UPSTREAM``: the loopback upstream's URL; ``CLIENTS_FAIL=1`` declares a client that fails.
+"""
+
+import os
+
+SECRET_KEY = "lifespan-signals-clients-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+DATABASES: dict[str, dict[str, str]] = {}
+INSTALLED_APPS = ["lifespan_signals", "tests.projects.clientsapp"]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests.projects.clientsapp.urls"
+ASGI_APPLICATION = "tests.projects.serverapp.asgi.application"
+USE_TZ = True
+
+UPSTREAM = os.environ.get("CLIENTS_UPSTREAM", "http://127.0.0.1:9")
+LIFESPAN_SIGNALS_CLIENTS = {
+    "httpx": {
+        "BACKEND": "httpx.AsyncClient",
+        "OPTIONS": {"base_url": UPSTREAM, "timeout": 10, "limits": {"keepalive_expiry": 60}},
+    },
+    "aiohttp": {
+        "BACKEND": "aiohttp.ClientSession",
+        "OPTIONS": {"base_url": UPSTREAM, "timeout": 10, "connector": {"limit": 10}},
+    },
+}
+if os.environ.get("CLIENTS_FAIL") == "1":
+    LIFESPAN_SIGNALS_CLIENTS["broken"] = {
+        "BACKEND": "tests.clientbackends.failing",
+        "OPTIONS": {"exception": "SystemExit"},
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "steps": {"class": "tests.projects.clientsapp.apps.StepRecorder"},
+    },
+    "loggers": {
+        "lifespan_signals": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "lifespan_signals.steps": {"handlers": ["steps"], "level": "DEBUG", "propagate": False},
+    },
+}

@@ -1,0 +1,100 @@
+"""Receivers and resources for the hardening tests (``tests/test_hardening.py``), set by env.
+
+Next to ``tests.projects.serverapp``'s healthy receivers (clients opened at startup, closed at
+shutdown):
+
+- ``LIFESPAN_TEST_RAISE=<phase>:<kind>:<name>``: a ``kind`` (``receiver`` or ``resource``) that
+  raises ``name`` in ``phase`` (``startup`` or ``shutdown``): ``SystemExit``,
+  ``KeyboardInterrupt``, ``GeneratorExit``, ``CancelledError`` or ``Custom`` (a ``BaseException``
+  subclass of our own). A shutdown receiver that raises is connected first, so healthy ones follow.
+- ``LIFESPAN_TEST_BLOCK=<seconds>``: an async startup receiver that blocks the event loop.
+- ``LIFESPAN_TEST_NESTED=1``: a nested function connected in ``ready()`` with no reference kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.apps import AppConfig
+
+from lifespan_signals.resources import register_resource
+from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from tests.projects.serverapp.apps import close_clients, record
+
+
+class Custom(BaseException):
+    """A BaseException of the user's own."""
+
+
+def make(name: str) -> BaseException:
+    kinds: dict[str, type[BaseException]] = {
+        "SystemExit": SystemExit,
+        "KeyboardInterrupt": KeyboardInterrupt,
+        "GeneratorExit": GeneratorExit,
+        "CancelledError": asyncio.CancelledError,
+        "Custom": Custom,
+    }
+    return kinds[name](f"{name} from the test")
+
+
+def _raiser(phase: str, name: str) -> Any:
+    async def raises(**kwargs: Any) -> None:
+        record(f"raise-{phase}")
+        raise make(name)
+
+    return raises
+
+
+def _raising_resource(phase: str, name: str) -> Any:
+    async def raising_resource(state: dict[str, Any]) -> AsyncIterator[None]:
+        record("resource-enter")
+        if phase == "startup":
+            raise make(name)
+        yield
+        record("resource-exit")
+        raise make(name)
+
+    return raising_resource
+
+
+async def block(**kwargs: Any) -> None:
+    record("block-start")
+    time.sleep(float(os.environ["LIFESPAN_TEST_BLOCK"]))  # noqa: ASYNC251 - the point
+    record("block-end")
+
+
+async def sync_shutdown_after(**kwargs: Any) -> None:
+    record("healthy-shutdown")
+
+
+class HardAppConfig(AppConfig):
+    name = "tests.projects.hardapp"
+    label = "hardapp"
+
+    def ready(self) -> None:
+        if spec := os.environ.get("LIFESPAN_TEST_RAISE"):
+            phase, kind, name = spec.split(":")
+            if kind == "resource":
+                register_resource(_raising_resource(phase, name))
+            elif phase == "startup":
+                asgi_startup.connect(_raiser(phase, name))
+            else:
+                # Before the healthy ones: they must still run.
+                asgi_shutdown.disconnect(close_clients)
+                asgi_shutdown.connect(_raiser(phase, name))
+                asgi_shutdown.connect(close_clients)
+                asgi_shutdown.connect(sync_shutdown_after)
+        if os.environ.get("LIFESPAN_TEST_BLOCK"):
+            asgi_startup.connect(block)
+        if os.environ.get("LIFESPAN_TEST_NESTED") == "1":
+
+            async def nested(**kwargs: Any) -> None:
+                record("nested-startup")
+
+            asgi_startup.connect(nested)  # no reference kept but the signal's
+            gc.collect()
