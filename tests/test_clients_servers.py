@@ -57,7 +57,7 @@ def test_views_share_one_set_of_clients_per_process_closed_at_shutdown(
     server, upstream, serve, events
 ):
     events_file = events
-    proc = serve(server, settings=SETTINGS, env={"CLIENTS_UPSTREAM": upstream})
+    proc = serve(server, settings=SETTINGS, env={"LIFESPAN_TEST_CLIENTS_UPSTREAM": upstream})
     proc.wait_ready("/health/", TIMEOUT)
     base = proc.base
     wait_until(
@@ -100,7 +100,7 @@ def test_a_client_that_fails_to_open_stops_the_server_and_the_open_ones_close(
     server, upstream, serve, events: Path
 ):
     events_file = events
-    env = {"CLIENTS_UPSTREAM": upstream, "CLIENTS_FAIL": "1"}
+    env = {"LIFESPAN_TEST_CLIENTS_UPSTREAM": upstream, "LIFESPAN_TEST_CLIENTS_FAIL": "1"}
     proc = serve(server, settings=SETTINGS, env=env)
     returncode = proc.wait_exit(TIMEOUT)
     output = proc.output()

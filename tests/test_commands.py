@@ -397,7 +397,7 @@ def test_preflight_lists_declared_clients(events):
 
 
 def test_preflight_marks_a_failing_client_and_exits_1(events):
-    env = {"CLIENTS_FAIL": "1"}
+    env = {"LIFESPAN_TEST_CLIENTS_FAIL": "1"}
     command = [sys.executable, "manage.py", "lifespan"]
     with ServerProcess(command, settings="tests.projects.clientsapp.settings", env=env) as process:
         code = process.wait_exit(TIMEOUT)

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.harness.servers import events_by_pid, read_events
+from tests.settings import env
 from tests.test_runasgi_stress import alive, group_members, runasgi
 
 pytestmark = [
@@ -64,7 +65,7 @@ def _one_run(tmp_path, index, rng):
 
 
 def test_code_change_then_stop_at_random_moments(tmp_path):
-    rng = random.Random(os.environ.get("LIFESPAN_SOAK_SEED"))
+    rng = random.Random(env("LIFESPAN_TEST_SOAK_SEED"))
     results = [_one_run(tmp_path, index, rng) for index in range(RUNS)]
     clean = sum(ok for ok, _ in results)
     print(f"\n{clean}/{RUNS} runs clean")

@@ -11,7 +11,7 @@ import aiohttp
 from django.apps import AppConfig
 
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.projects.serverapp.apps import record
+from tests.projects.events import record
 
 # What startup created in this process, to check that shutdown got the very same object.
 _created: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from tests.projects.serverapp.apps import record
+from tests.projects.events import record
 
 
 class StateConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -1,5 +1,4 @@
-"""Records, in the events file of ``tests.projects.serverapp.apps.record``, what happens to the
-clients.
+"""Records, in the events file (``tests.projects.events``), what happens to the clients.
 
 A startup receiver records the clients it finds (they are open before receivers run); each client
 step (open, close) is recorded from the ``lifespan_signals.steps`` log records, with whether the
@@ -15,7 +14,7 @@ from django.apps import AppConfig
 
 from lifespan_signals.clients import clients
 from lifespan_signals.signals import asgi_startup
-from tests.projects.serverapp.apps import record
+from tests.projects.events import record
 
 # The clients views used, by alias: to check at shutdown that they are the ones closed.
 seen: dict[str, Any] = {}

@@ -1,21 +1,18 @@
 """Settings for real servers serving views that use declared clients (``LIFESPAN_SIGNALS_CLIENTS``).
 
-``CLIENTS_UPSTREAM``: the loopback upstream's URL; ``CLIENTS_FAIL=1`` declares a client that fails.
+The environment (``LIFESPAN_TEST_CLIENTS_*``) is described in ``tests/settings.py``.
 """
 
-import os
+from tests.settings import *  # noqa: F403
+from tests.settings import env
 
-SECRET_KEY = "lifespan-signals-clients-tests"
-DEBUG = False
-ALLOWED_HOSTS = ["*"]
 DATABASES: dict[str, dict[str, str]] = {}
 INSTALLED_APPS = ["lifespan_signals", "tests.projects.clientsapp"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.projects.clientsapp.urls"
 ASGI_APPLICATION = "tests.projects.serverapp.asgi.application"
-USE_TZ = True
 
-UPSTREAM = os.environ.get("CLIENTS_UPSTREAM", "http://127.0.0.1:9")
+UPSTREAM = env("LIFESPAN_TEST_CLIENTS_UPSTREAM") or "http://127.0.0.1:9"
 LIFESPAN_SIGNALS_CLIENTS = {
     "httpx": {
         "BACKEND": "httpx.AsyncClient",
@@ -26,7 +23,7 @@ LIFESPAN_SIGNALS_CLIENTS = {
         "OPTIONS": {"base_url": UPSTREAM, "timeout": 10, "connector": {"limit": 10}},
     },
 }
-if os.environ.get("CLIENTS_FAIL") == "1":
+if env("LIFESPAN_TEST_CLIENTS_FAIL") == "1":
     LIFESPAN_SIGNALS_CLIENTS["broken"] = {
         "BACKEND": "tests.clientbackends.failing",
         "OPTIONS": {"exception": "SystemExit"},

@@ -1,36 +1,17 @@
-"""The server-test project plus ``tests.projects.faultapp``: receivers that hang or fail, set by
-env.
-
-The lifespan timeouts come from the environment when it has them
-(``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``); ``None`` is None,
-and a value that is not a number is passed on as the string it is, so that an invalid setting can
-be tried under a real server. ``LIFESPAN_TEST_ASGI_APPLICATION`` replaces the application, and
-``LIFESPAN_TEST_EXTRA_APP`` adds an application to ``INSTALLED_APPS``.
-"""
+"""The server-test project plus ``faultapp``: receivers that hang or fail, the application, an
+extra application and the lifespan timeouts, as the environment sets them (tests/settings.py)."""
 
 from __future__ import annotations
 
-import os
-
 from tests.projects.serverapp.settings import *  # noqa: F403
 from tests.projects.serverapp.settings import INSTALLED_APPS, LOGGING
-
-
-def _from_env(value: str) -> float | str | None:
-    if value == "None":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
+from tests.settings import env, parse_timeout
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.projects.faultapp"]
-ASGI_APPLICATION = os.environ.get(
-    "LIFESPAN_TEST_ASGI_APPLICATION", "tests.projects.serverapp.asgi.application"
+ASGI_APPLICATION = (
+    env("LIFESPAN_TEST_ASGI_APPLICATION") or "tests.projects.serverapp.asgi.application"
 )
-if "LIFESPAN_TEST_EXTRA_APP" in os.environ:
-    _extra = os.environ["LIFESPAN_TEST_EXTRA_APP"]
+if (_extra := env("LIFESPAN_TEST_EXTRA_APP")) is not None:
     INSTALLED_APPS.append(_extra)
     # Django's reloader says (at DEBUG) when it first sees a file, from when on it notices changes:
     # a test that breaks and fixes the extra app waits for that line, for that app's files only.
@@ -51,7 +32,7 @@ if "LIFESPAN_TEST_EXTRA_APP" in os.environ:
             "django.utils.autoreload": {"handlers": ["reloader"], "level": "DEBUG"},
         },
     }
-if "LIFESPAN_SIGNALS_STARTUP_TIMEOUT" in os.environ:
-    LIFESPAN_SIGNALS_STARTUP_TIMEOUT = _from_env(os.environ["LIFESPAN_SIGNALS_STARTUP_TIMEOUT"])
-if "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT" in os.environ:
-    LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT = _from_env(os.environ["LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT"])
+if (_startup := env("LIFESPAN_SIGNALS_STARTUP_TIMEOUT")) is not None:
+    LIFESPAN_SIGNALS_STARTUP_TIMEOUT = parse_timeout(_startup)
+if (_shutdown := env("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT")) is not None:
+    LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT = parse_timeout(_shutdown)

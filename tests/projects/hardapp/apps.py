@@ -1,21 +1,14 @@
-"""Receivers and resources for the hardening tests (``tests/test_hardening.py``), set by env.
+"""Receivers and resources for the hardening tests under real servers, set by the environment.
 
-Next to ``tests.projects.serverapp``'s healthy receivers (clients opened at startup, closed at
-shutdown):
-
-- ``LIFESPAN_TEST_RAISE=<phase>:<kind>:<name>``: a ``kind`` (``receiver`` or ``resource``) that
-  raises ``name`` in ``phase`` (``startup`` or ``shutdown``): ``SystemExit``,
-  ``KeyboardInterrupt``, ``GeneratorExit``, ``CancelledError`` or ``Custom`` (a ``BaseException``
-  subclass of our own). A shutdown receiver that raises is connected first, so healthy ones follow.
-- ``LIFESPAN_TEST_BLOCK=<seconds>``: an async startup receiver that blocks the event loop.
-- ``LIFESPAN_TEST_NESTED=1``: a nested function connected in ``ready()`` with no reference kept.
+Next to ``serverapp``'s healthy receivers (clients opened at startup, closed at shutdown), as
+``LIFESPAN_TEST_RAISE``, ``LIFESPAN_TEST_BLOCK`` and ``LIFESPAN_TEST_NESTED`` ask (described in
+``tests/settings.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +17,9 @@ from django.apps import AppConfig
 
 from lifespan_signals.resources import register_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.projects.serverapp.apps import close_clients, record
+from tests.projects.events import record
+from tests.projects.serverapp.apps import close_clients
+from tests.settings import env
 
 
 class Custom(BaseException):
@@ -64,7 +59,7 @@ def _raising_resource(phase: str, name: str) -> Any:
 
 async def block(**kwargs: Any) -> None:
     record("block-start")
-    time.sleep(float(os.environ["LIFESPAN_TEST_BLOCK"]))  # noqa: ASYNC251 - the point
+    time.sleep(float(env("LIFESPAN_TEST_BLOCK")))  # noqa: ASYNC251 - the point
     record("block-end")
 
 
@@ -77,7 +72,7 @@ class HardAppConfig(AppConfig):
     label = "hardapp"
 
     def ready(self) -> None:
-        if spec := os.environ.get("LIFESPAN_TEST_RAISE"):
+        if spec := env("LIFESPAN_TEST_RAISE"):
             phase, kind, name = spec.split(":")
             if kind == "resource":
                 register_resource(_raising_resource(phase, name))
@@ -89,9 +84,9 @@ class HardAppConfig(AppConfig):
                 asgi_shutdown.connect(_raiser(phase, name))
                 asgi_shutdown.connect(close_clients)
                 asgi_shutdown.connect(sync_shutdown_after)
-        if os.environ.get("LIFESPAN_TEST_BLOCK"):
+        if env("LIFESPAN_TEST_BLOCK"):
             asgi_startup.connect(block)
-        if os.environ.get("LIFESPAN_TEST_NESTED") == "1":
+        if env("LIFESPAN_TEST_NESTED") == "1":
 
             async def nested(**kwargs: Any) -> None:
                 record("nested-startup")

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from lifespan_signals.asgi import LifespanWrapper  # noqa: E402
-from tests.projects.serverapp.apps import record  # noqa: E402
+from tests.projects.events import record  # noqa: E402
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,8 @@ import aiohttp
 from django.http import HttpRequest, JsonResponse
 
 from lifespan_signals import get_state
-from tests.projects.serverapp.apps import _created, record
+from tests.projects.events import record
+from tests.projects.serverapp.apps import _created
 
 
 async def rotate(request: HttpRequest) -> JsonResponse:

@@ -1,13 +1,12 @@
 """Receivers that open real HTTP clients at startup and close them at shutdown.
 
-Each process appends what happened, as JSON lines, to the file named by ``LIFESPAN_TEST_EVENTS``;
-``LIFESPAN_TEST_FAIL_STARTUP=1`` adds a startup receiver that fails.
+Each process records what happened in the events file (``tests.projects.events``). A startup
+receiver that fails is added when the environment asks (``LIFESPAN_TEST_FAIL_STARTUP``, see
+``tests/settings.py``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import aiohttp
@@ -15,17 +14,11 @@ import httpx
 from django.apps import AppConfig
 
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from tests.projects.events import record
+from tests.settings import env
 
 # What startup created in this process, to check that shutdown got the very same objects.
 _created: dict[str, Any] = {}
-
-
-def record(event: str, **data: Any) -> None:
-    path = os.environ.get("LIFESPAN_TEST_EVENTS")
-    if path:
-        # One small O_APPEND write per line: lines from several processes do not interleave.
-        with open(path, "a") as file:
-            file.write(json.dumps({"event": event, "pid": os.getpid(), **data}) + "\n")
 
 
 async def open_clients(*, state: dict[str, Any], **kwargs: Any) -> None:
@@ -58,6 +51,6 @@ class ServerAppConfig(AppConfig):
 
     def ready(self) -> None:
         asgi_startup.connect(open_clients)
-        if os.environ.get("LIFESPAN_TEST_FAIL_STARTUP") == "1":
+        if env("LIFESPAN_TEST_FAIL_STARTUP") == "1":
             asgi_startup.connect(fail_startup)
         asgi_shutdown.connect(close_clients)

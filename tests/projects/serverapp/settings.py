@@ -1,13 +1,11 @@
-"""Settings for the project the server tests run under real ASGI servers."""
+"""The server-test project: receivers that open real HTTP clients at startup and close them at
+shutdown (``apps.py``), under real ASGI servers."""
 
-SECRET_KEY = "lifespan-signals-server-tests"
-DEBUG = False
-ALLOWED_HOSTS = ["*"]
+from tests.settings import *  # noqa: F403
+
 DATABASES: dict[str, dict[str, str]] = {}
 INSTALLED_APPS = ["lifespan_signals", "tests.projects.serverapp"]
-MIDDLEWARE = ["lifespan_signals.middleware.LifespanStateMiddleware"]
 ROOT_URLCONF = "tests.projects.serverapp.urls"
-USE_TZ = True
 
 LOGGING = {
     "version": 1,

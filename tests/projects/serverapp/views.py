@@ -6,6 +6,8 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from tests.projects.events import record
+
 
 async def index(request: HttpRequest) -> JsonResponse:
     """Which clients this request sees, and which state keys, in which process."""
@@ -32,8 +34,6 @@ async def health(request: HttpRequest) -> HttpResponse:
 
 async def slow(request: HttpRequest) -> JsonResponse:
     """Takes ``?seconds=`` to answer, recording when it starts and ends (in-flight tests)."""
-    from tests.projects.serverapp.apps import record
-
     record("slow-start")
     try:
         await asyncio.sleep(float(request.GET.get("seconds", "1")))

@@ -1,9 +1,7 @@
-"""A sync request_started receiver that notes its thread; events for the tests."""
+"""A sync request_started receiver that notes its thread."""
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from typing import Any
 
@@ -14,13 +12,6 @@ from django.core.signals import request_started
 def started(*, scope: dict[str, Any] | None = None, **kwargs: Any) -> None:
     if scope is not None:  # ASGI requests: the receiver's thread, for the middleware to compare
         scope["started_in"] = threading.current_thread()
-
-
-def record(event: str, **data: Any) -> None:
-    path = os.environ.get("LIFESPAN_TEST_EVENTS")
-    if path:
-        with open(path, "a") as file:
-            file.write(json.dumps({"event": event, "pid": os.getpid(), **data}) + "\n")
 
 
 class ThreadAppConfig(AppConfig):

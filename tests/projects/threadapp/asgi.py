@@ -9,6 +9,7 @@ from typing import Any
 import django
 
 from lifespan_signals.asgi import LifespanASGIHandler
+from tests.projects.events import record
 
 
 def _alive() -> list[str]:
@@ -26,8 +27,6 @@ class RecordingHandler(LifespanASGIHandler):
 def _recording(send: Any) -> Any:
     async def recording_send(message: dict[str, Any]) -> None:
         if message["type"] == "lifespan.shutdown.complete":
-            from tests.projects.threadapp.apps import record
-
             # Stopped threads end at once; give a loaded machine a few seconds to show it.
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 5.0

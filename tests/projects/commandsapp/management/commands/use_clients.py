@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from lifespan_signals.commands import LifespanCommand
 from lifespan_signals.state import get_state
-from tests.projects.serverapp.apps import record
+from tests.projects.events import record
 
 
 async def where_the_clients_work() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from lifespan_signals.commands import LifespanCommand
 from tests.projects.commandsapp.management.commands.use_clients import where_the_clients_work
-from tests.projects.serverapp.apps import record
+from tests.projects.events import record
 
 
 class Command(LifespanCommand):
