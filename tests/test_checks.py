@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
+from tests.harness.in_process import fake_module
 
 MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
-
-
-def fake_module(name, **attrs):
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
 
 
 class SettingsChecksTests(SimpleTestCase):

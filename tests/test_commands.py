@@ -404,7 +404,7 @@ def test_preflight_marks_a_failing_client_and_exits_1(events):
         stdout, stderr = process.stdout(), process.stderr()
     assert code == 1, stderr
     assert re.search(r"^  client    broken +[\d.]+ ms  FAILED$", stdout, re.MULTILINE), stdout
-    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised" in stderr
+    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clients.backends.failing) raised" in stderr
     assert "succeeded" not in stdout
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sys
+import types
 import unittest
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -82,6 +84,14 @@ class Lifespan:
         message = await self.send("lifespan.shutdown")
         await self.communicator.wait(5)  # the app returns after shutdown
         return message
+
+
+def fake_module(name: str, **attrs: Any) -> types.ModuleType:
+    """A module ``name`` holding ``attrs``, importable from now on (put in ``sys.modules``)."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+    return module
 
 
 def http_scope(path="/", state=None, query=b""):

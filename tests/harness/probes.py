@@ -1,4 +1,5 @@
-"""What tests read from servers: HTTP answers, the receivers' events, output, ports; and polling.
+"""What tests read from servers: HTTP answers, the receivers' events, output, ports, processes;
+and polling.
 
 ``tests.harness.servers`` re-exports these names (tests import them from there).
 """
@@ -97,6 +98,27 @@ def listening_ports(pgid: int) -> list[int]:
         if fields[3] == "0A" and address == "0100007F" and fields[9] in inodes:  # LISTEN
             ports.add(int(port, 16))
     return sorted(ports)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie that nobody reaped yet does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """The running processes of process group ``pgid`` (a server's children stay in it)."""
+    members: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(group) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

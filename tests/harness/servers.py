@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING
 from tests.harness.catalogue import APP
 from tests.harness.probes import (
     REPO_ROOT,
+    alive,
     events_by_pid,
     free_port,
     get_json,
+    group_members,
     http_get,
     listening_ports,
     read_events,
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
 __all__ = [
     "REPO_ROOT",
     "ServerProcess",
+    "alive",
     "events_by_pid",
     "free_port",
     "get_json",
+    "group_members",
     "http_get",
     "listening_ports",
     "read_events",

@@ -25,7 +25,7 @@ LIFESPAN_SIGNALS_CLIENTS = {
 }
 if env("LIFESPAN_TEST_CLIENTS_FAIL") == "1":
     LIFESPAN_SIGNALS_CLIENTS["broken"] = {
-        "BACKEND": "tests.clientbackends.failing",
+        "BACKEND": "tests.clients.backends.failing",
         "OPTIONS": {"exception": "SystemExit"},
     }
 

@@ -108,7 +108,7 @@ def test_a_client_that_fails_to_open_stops_the_server_and_the_open_ones_close(
     assert returncode in server.failed_exits, output
     # The report names the alias and the backend; a SystemExit from a backend is its failure.
     assert (
-        "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised SystemExit: 2"
+        "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clients.backends.failing) raised SystemExit: 2"
         in output
     )
     events = read_events(events_file)

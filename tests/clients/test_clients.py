@@ -16,7 +16,7 @@ from lifespan_signals.clients import UnknownClient, clients
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted
 from lifespan_signals.testing import LifespanFailed, in_lifespan, lifespan
-from tests.clientbackends import EVENTS
+from tests.clients.backends import EVENTS
 from tests.harness.in_process import Lifespan, connected, registered
 
 HTTPX = {"BACKEND": "httpx.AsyncClient"}
@@ -24,7 +24,7 @@ AIOHTTP = {"BACKEND": "aiohttp.ClientSession"}
 
 
 def recorder(name, **options):
-    return {"BACKEND": "tests.clientbackends.Recorder", "OPTIONS": {"name": name, **options}}
+    return {"BACKEND": "tests.clients.backends.Recorder", "OPTIONS": {"name": name, **options}}
 
 
 def declare(**entries):
@@ -197,9 +197,9 @@ class BackendTests(ClientsTestCase):
         self.assertEqual(repr(clients), "<Clients []>")
 
     @declare(
-        managed={"BACKEND": "tests.clientbackends.managed"},
-        coroutine={"BACKEND": "tests.clientbackends.made_by_coroutine"},
-        sync={"BACKEND": "tests.clientbackends.SyncClosing"},
+        managed={"BACKEND": "tests.clients.backends.managed"},
+        coroutine={"BACKEND": "tests.clients.backends.made_by_coroutine"},
+        sync={"BACKEND": "tests.clients.backends.SyncClosing"},
     )
     async def test_any_factory_returning_a_context_manager_or_closable(self):
         async with lifespan():
@@ -242,12 +242,12 @@ class FailureTests(ClientsTestCase):
         return caught.exception.message
 
     def test_a_failing_client_fails_startup_naming_it_and_closes_the_open_ones(self):
-        entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clientbackends.failing"}}
+        entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clients.backends.failing"}}
         startup_ran = []
         with declare(**entries), connected(asgi_startup, lambda **kw: startup_ran.append(1)):
             self.assert_startup_fails(
                 "Lifespan startup failed (1 failure)",
-                "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clientbackends.failing) raised "
+                "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clients.backends.failing) raised "
                 "RuntimeError: upstream unreachable",
             )
             with self.assertRaises(LifespanNotStarted):
@@ -258,27 +258,27 @@ class FailureTests(ClientsTestCase):
     def test_any_base_exception_from_a_backend_is_its_failure(self):
         for name in ("SystemExit", "KeyboardInterrupt", "CancelledError"):
             with self.subTest(name), declare(a=recorder("a"), bad={
-                "BACKEND": "tests.clientbackends.failing", "OPTIONS": {"exception": name}
+                "BACKEND": "tests.clients.backends.failing", "OPTIONS": {"exception": name}
             }):  # fmt: skip
                 EVENTS.clear()
                 self.assert_startup_fails(
-                    "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clientbackends.failing) raised"
+                    "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clients.backends.failing) raised"
                 )
                 self.assertEqual(EVENTS, ["open a", f"fail {name}", "close a"])
 
     @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=0.5)
     def test_a_client_still_opening_when_time_is_up_fails_startup(self):
-        with declare(a=recorder("a"), slow={"BACKEND": "tests.clientbackends.hanging"}):
+        with declare(a=recorder("a"), slow={"BACKEND": "tests.clients.backends.hanging"}):
             self.assert_startup_fails(
-                "LIFESPAN_SIGNALS_CLIENTS['slow'] (tests.clientbackends.hanging) timed out: still "
-                "opening after 0.5 s (LIFESPAN_SIGNALS_STARTUP_TIMEOUT)"
+                "LIFESPAN_SIGNALS_CLIENTS['slow'] (tests.clients.backends.hanging) timed out: "
+                "still opening after 0.5 s (LIFESPAN_SIGNALS_STARTUP_TIMEOUT)"
             )
         self.assertEqual(EVENTS, ["open a", "hanging", "close a"])
 
     def test_a_context_manager_that_cannot_be_entered_is_closed(self):
-        with declare(db={"BACKEND": "tests.clientbackends.FailingEnter"}):
+        with declare(db={"BACKEND": "tests.clients.backends.FailingEnter"}):
             self.assert_startup_fails(
-                "LIFESPAN_SIGNALS_CLIENTS['db'] (tests.clientbackends.FailingEnter) raised "
+                "LIFESPAN_SIGNALS_CLIENTS['db'] (tests.clients.backends.FailingEnter) raised "
                 "ConnectionRefusedError: no server"
             )
         self.assertEqual(EVENTS, ["enter fails", "closed unentered"])
@@ -290,16 +290,16 @@ class FailureTests(ClientsTestCase):
         from lifespan_signals._client_lifecycle import open_clients
         from lifespan_signals.budget import Budget
 
-        entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clientbackends.failing"}}
+        entries = {"a": recorder("a"), "bad": {"BACKEND": "tests.clients.backends.failing"}}
         with declare(**entries):
             failures = async_to_sync(open_clients)(object(), Budget("X", 5))
         self.assertEqual([failure.name for failure in failures], [
-            "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clientbackends.failing)"
+            "LIFESPAN_SIGNALS_CLIENTS['bad'] (tests.clients.backends.failing)"
         ])  # fmt: skip
         self.assertEqual(EVENTS, ["open a", "fail RuntimeError", "close a"])
 
     def test_a_result_that_cannot_be_closed_fails_startup(self):
-        with declare(odd={"BACKEND": "tests.clientbackends.not_closable"}):
+        with declare(odd={"BACKEND": "tests.clients.backends.not_closable"}):
             self.assert_startup_fails(
                 "is not an async context manager and has no aclose() or close()"
             )
@@ -328,7 +328,7 @@ class FailureTests(ClientsTestCase):
         ):
             async_to_sync(run)()
         self.assertIn(
-            "LIFESPAN_SIGNALS_CLIENTS['b'] (tests.clientbackends.Recorder) raised RuntimeError: "
+            "LIFESPAN_SIGNALS_CLIENTS['b'] (tests.clients.backends.Recorder) raised RuntimeError: "
             "b cannot close",
             caught.exception.message,
         )
@@ -340,17 +340,17 @@ class FailureTests(ClientsTestCase):
             async with lifespan():
                 pass
 
-        entries = {"a": recorder("a"), "hang": {"BACKEND": "tests.clientbackends.HangingClose"}}
+        entries = {"a": recorder("a"), "hang": {"BACKEND": "tests.clients.backends.HangingClose"}}
         with declare(**entries), self.assertRaises(LifespanFailed) as caught:
             async_to_sync(run)()
         self.assertIn(
-            "LIFESPAN_SIGNALS_CLIENTS['hang'] (tests.clientbackends.HangingClose) timed out: still "
-            "closing after 0.5 s (LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT)",
+            "LIFESPAN_SIGNALS_CLIENTS['hang'] (tests.clients.backends.HangingClose) timed out: "
+            "still closing after 0.5 s (LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT)",
             caught.exception.message,
         )
         # The time is shared: the client after it is not closed, and the report says so.
         self.assertIn(
-            "LIFESPAN_SIGNALS_CLIENTS['a'] (tests.clientbackends.Recorder) timed out: never "
+            "LIFESPAN_SIGNALS_CLIENTS['a'] (tests.clients.backends.Recorder) timed out: never "
             "closed, no time left after 0.5 s (LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT)",
             caught.exception.message,
         )
@@ -361,7 +361,7 @@ class FailureTests(ClientsTestCase):
         with declare(github={"BACKEND": "aiohttp.ClientSession", "OPTIONS": options}):
             self.assert_startup_fails("LIFESPAN_SIGNALS_CLIENTS['github'] (aiohttp.ClientSession)")
 
-    @declare(a=recorder("a"), slow={"BACKEND": "tests.clientbackends.hanging"})
+    @declare(a=recorder("a"), slow={"BACKEND": "tests.clients.backends.hanging"})
     async def test_cancelled_while_opening_closes_what_opened(self):
         app = get_asgi_application()
         driver = Lifespan(app, {})

@@ -93,15 +93,15 @@ class StartupTests(SimpleTestCase):
         self.assertEqual(message["type"], "lifespan.startup.failed")
         text = message["message"]
         self.assertIn("Lifespan startup failed (2 failures):", text)
-        self.assertIn("tests.test_lifespan.boom raised RuntimeError: boom", text)
-        self.assertIn("tests.test_lifespan.sync_boom raised ValueError: sync boom", text)
+        self.assertIn("tests.lifespan.test_protocol.boom raised RuntimeError: boom", text)
+        self.assertIn("tests.lifespan.test_protocol.sync_boom raised ValueError: sync boom", text)
         self.assertIn("Traceback (most recent call last):", text)
         self.assertIn('raise RuntimeError("boom")', text)
         self.assertCountEqual(ran, ["async", "sync"])
         # shutdown ran, with what the healthy receivers opened
         self.assertEqual(len(closed), 1)
         self.assertIn("client", closed[0])
-        self.assertIn("tests.test_lifespan.boom raised RuntimeError", logs.output[0])
+        self.assertIn("tests.lifespan.test_protocol.boom raised RuntimeError", logs.output[0])
 
     async def test_exception_without_message_still_says_what_it_is(self):
         async def bare(sender, **kwargs):
@@ -174,8 +174,12 @@ class ShutdownTests(SimpleTestCase):
             message = await lifespan.shutdown()
         self.assertEqual(message["type"], "lifespan.shutdown.failed")
         self.assertIn("Lifespan shutdown failed (2 failures):", message["message"])
-        self.assertIn("tests.test_lifespan.boom raised RuntimeError: boom", message["message"])
-        self.assertIn("tests.test_lifespan.sync_boom raised ValueError", message["message"])
+        self.assertIn(
+            "tests.lifespan.test_protocol.boom raised RuntimeError: boom", message["message"]
+        )
+        self.assertIn(
+            "tests.lifespan.test_protocol.sync_boom raised ValueError", message["message"]
+        )
         self.assertEqual(ran, ["healthy"])
 
     async def test_shutdown_sees_startup_state_even_when_server_emptied_it(self):

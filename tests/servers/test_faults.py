@@ -5,8 +5,8 @@ receivers that hang or fail, concurrent requests, bad input.
 Real servers on loopback port 0, with ``tests.projects.faultapp`` (``tests.projects.serverapp``'s
 receivers and views, plus receivers that hang or fail when the environment asks for them); every
 wait has a deadline and every process group is killed on the way out. Startup failure on each server
-is in ``test_servers.py`` and ``test_runasgi.py``; the protocol itself, message by message, in
-``test_lifespan.py``.
+is in ``tests/servers/test_lifespan.py`` and ``tests/daphne/test_runasgi.py``; the protocol itself,
+message by message, in ``tests/lifespan/test_protocol.py``.
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ def stop_reloader(server: ServerProcess) -> int:
 
 
 # 20 restarts take a minute on a loaded machine: a soak (pytest -m soak; CI runs it). In every run,
-# test_runasgi.py's two restarts check the pairing, and the stress tests stops in mid-restart.
+# tests/daphne/test_runasgi.py's two restarts check the pairing, and the stress tests stops in
+# mid-restart.
 @pytest.mark.soak
 @pytest.mark.timeout(600)  # the suite's 120 s is not enough under load
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/<pid>/fd and status")

@@ -2,7 +2,7 @@
 
 Exceptions that are not ``Exception``, receivers that block the loop, receivers that would vanish,
 errors that must point the right way, composition with a wrapped app's lifespan. The same cases
-under real servers are in ``test_hardening_servers.py``.
+under real servers are in ``tests/servers/test_hardening.py``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ BASE_EXCEPTIONS = {
     "KeyboardInterrupt": (KeyboardInterrupt, "raised KeyboardInterrupt"),
     "GeneratorExit": (GeneratorExit, "raised GeneratorExit"),
     "CancelledError": (asyncio.CancelledError, "raised asyncio.CancelledError"),
-    "Custom": (Custom, "raised tests.test_hardening.Custom"),
+    "Custom": (Custom, "raised tests.lifespan.test_hardening.Custom"),
 }
 
 
@@ -102,7 +102,7 @@ class BaseExceptionTests(SimpleTestCase):
                 message = await lifespan.startup()
                 self.assertEqual(message["type"], "lifespan.startup.failed")
                 self.assertIn(
-                    f"tests.test_hardening.async_raiser.<locals>.raises {summary}",
+                    f"tests.lifespan.test_hardening.async_raiser.<locals>.raises {summary}",
                     message["message"],
                 )
                 self.assertEqual(recorder.calls, [["client"]])  # shutdown ran, saw the client
@@ -487,7 +487,7 @@ class StaticFilesWrapperTests(SimpleTestCase):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         from lifespan_signals.management.commands.runasgi import Command
-        from tests.test_checks import fake_module
+        from tests.harness.in_process import fake_module
 
         application = ASGIStaticFilesHandler(get_asgi_application())
         fake_module("tests._static_asgi", application=application)

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from tests.harness.servers import events_by_pid, read_events
+from tests.harness.catalogue import RUNASGI_RELOAD
+from tests.harness.servers import ServerProcess, alive, events_by_pid, group_members, read_events
 from tests.settings import env
-from tests.test_runasgi_stress import alive, group_members, runasgi
 
 pytestmark = [
     pytest.mark.soak,
@@ -28,6 +28,7 @@ pytestmark = [
 ]
 
 RUNS = 20
+SETTINGS = "tests.projects.faultapp.settings"
 
 
 def _one_run(tmp_path, index, rng):
@@ -41,7 +42,8 @@ def _one_run(tmp_path, index, rng):
     }
     how = rng.choice(["sigterm", "ctrl-c"])
     delay = rng.uniform(0, 4)
-    with runasgi(events=events, **env) as server:
+    runasgi = ServerProcess.of(RUNASGI_RELOAD, settings=SETTINGS, events=events, env=env)
+    with runasgi as server:
         server.wait_ready("/health/", 30)
         os.utime(watched)
         time.sleep(delay)

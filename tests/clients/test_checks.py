@@ -32,7 +32,7 @@ class CheckTests(SimpleTestCase):
                     "connector": {"limit": 5},
                 },
             },
-            "custom": {"BACKEND": "tests.clientbackends.Recorder", "OPTIONS": {"anything": 1}},
+            "custom": {"BACKEND": "tests.clients.backends.Recorder", "OPTIONS": {"anything": 1}},
             "no signature": {"BACKEND": "builtins.dict", "OPTIONS": {"anything": 1}},
         }
         self.assertEqual(problems(valid), [])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from pathlib import Path
 
 import aiohttp
 import httpx
@@ -27,10 +26,11 @@ from sampleproject.settings import LIFESPAN_SIGNALS_CLIENTS
 from sampleproject.shop.apps import ShopStats, count_traffic
 from sampleproject.shop.views import PROMOTIONS, RECOMMENDATIONS
 from tests.harness.in_process import connected, enter, without_db_connection_cleanup
+from tests.harness.probes import REPO_ROOT
 
 urlpatterns = [path("", include("sampleproject.shop.urls"))]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "sampleproject" / "shop" / "templates"
+TEMPLATES = REPO_ROOT / "sampleproject" / "shop" / "templates"
 
 shop_settings = override_settings(
     ASGI_APPLICATION="sampleproject.asgi.application",  # the lifespan helpers' default app

@@ -74,7 +74,8 @@ class ResourceTests(SimpleTestCase):
         self.assertEqual(events, ["enter a", "enter b", "exit a"])
         self.assertEqual(message["type"], "lifespan.startup.failed")
         self.assertIn(
-            "tests.test_resources.resource_b raised RuntimeError: b cannot open", message["message"]
+            "tests.lifespan.test_resources.resource_b raised RuntimeError: b cannot open",
+            message["message"],
         )
 
     async def test_every_resource_exits_even_when_one_fails_to(self):

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -26,8 +25,10 @@ from tests.harness.catalogue import CLOSED, RUNASGI_RELOAD, assert_clean
 from tests.harness.servers import (
     REPO_ROOT,
     ServerProcess,
+    alive,
     events_by_pid,
     get_json,
+    group_members,
     http_get,
     read_events,
     traceback_exceptions,
@@ -51,27 +52,6 @@ def runasgi(*options, events, **env):
 
 def kinds(events):
     return [event["event"] for event in read_events(events)]
-
-
-def alive(pid):
-    """Whether ``pid`` runs (a zombie that nobody reaped yet does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def group_members(pgid):
-    """The running processes of process group ``pgid`` (a server's children stay in it)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(group) == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
 
 
 def assert_paired(events, output):
