@@ -31,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# PostgreSQL's server programs, for tests/test_threads_postgres.py (it starts a private cluster).
+# PostgreSQL's server programs, for tests/threads/test_postgres.py (it starts a private cluster).
 postgres:
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq postgresql; }
 

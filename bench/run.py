@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
 from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
-from tests import catalogue
+from tests.harness import catalogue
 
 HERE = ROOT / "bench"
 PYTHON = sys.executable

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.catalogue import Server
-from tests.servers import ServerProcess
+from tests.harness.catalogue import Server
+from tests.harness.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32

@@ -1,8 +1,8 @@
 """Channels: lifespan through ``lifespan_signals.channels.ProtocolTypeRouter``.
 
 In process with Channels' communicators (exact lifespan messages, state in consumers, through the
-auth and session stacks), then the project in ``tests.channelsapp`` under real servers, with a
-real WebSocket client.
+auth and session stacks), then the project in ``tests.projects.channelsapp`` under real servers,
+with a real WebSocket client.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.channels import ProtocolTypeRouter
 from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
-from tests.servers import REPO_ROOT, ServerProcess, get_json, read_events
-from tests.utils import Lifespan, connected, enter, without_db_connection_cleanup
+from tests.harness.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
+from tests.harness.in_process import Lifespan, connected, enter, without_db_connection_cleanup
+from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, read_events
 
 COMPLETE = {"type": "lifespan.startup.complete"}
 SHUT = {"type": "lifespan.shutdown.complete"}
@@ -313,14 +313,14 @@ BAD = ("No application configured", "unsupported", "Traceback", "ResourceWarning
 
 
 SERVERS = [UVICORN.param(), RUNASGI.param(), LIFESPAN_DAPHNE.param()]
-APP = "tests.channelsapp.asgi:application"
+APP = "tests.projects.channelsapp.asgi:application"
 
 
 @contextlib.contextmanager
 def serving(serve, server: Server) -> Iterator[tuple[ServerProcess, str, str]]:
-    """``server`` serving tests.channelsapp on port 0, ready: the process and its base and
+    """``server`` serving tests.projects.channelsapp on port 0, ready: the process and its base and
     WebSocket URLs."""
-    proc = serve(server, settings="tests.channelsapp.settings", app=APP)
+    proc = serve(server, settings="tests.projects.channelsapp.settings", app=APP)
     proc.wait_ready("/health/", TIMEOUT)
     yield proc, proc.base, f"ws://127.0.0.1:{proc.wait_port()}/ws/state/"
 

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
+from tests.harness.in_process import fake_module
 
 MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
-
-
-def fake_module(name, **attrs):
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
 
 
 class SettingsChecksTests(SimpleTestCase):
@@ -195,20 +186,22 @@ class ApplicationChecksTests(SimpleTestCase):
         self.assertEqual(warning.id, "lifespan_signals.W002")
         self.assertIn("importing it raised ModuleNotFoundError", warning.msg)
 
-    @override_settings(SETTINGS_MODULE="tests.plainasgi.settings")
+    @override_settings(SETTINGS_MODULE="tests.projects.plainasgi.settings")
     def test_project_asgi_module_next_to_settings_is_found(self):
         [warning] = check_asgi_application()
         self.assertEqual(warning.id, "lifespan_signals.W001")
-        self.assertIn("'tests.plainasgi.asgi.application'", warning.msg)
+        self.assertIn("'tests.projects.plainasgi.asgi.application'", warning.msg)
 
 
 class FindApplicationTests(SimpleTestCase):
-    @override_settings(SETTINGS_MODULE="tests.splitproject.settings.production")
+    @override_settings(SETTINGS_MODULE="tests.projects.splitproject.settings.production")
     def test_split_settings_find_the_asgi_module_above(self):
         from lifespan_signals.asgi import find_application
-        from tests.splitproject.asgi import application
+        from tests.projects.splitproject.asgi import application
 
-        self.assertEqual(find_application(), ("tests.splitproject.asgi.application", application))
+        self.assertEqual(
+            find_application(), ("tests.projects.splitproject.asgi.application", application)
+        )
 
     @override_settings(ROOT_URLCONF="tests.urls")  # SETTINGS_MODULE is None in here
     def test_works_under_override_settings(self):

@@ -1,8 +1,8 @@
 """``LifespanCommand`` and ``manage.py lifespan``: real commands in subprocesses, real signals.
 
-The commands run under ``tests.commandsapp.settings``: the server-test project, whose startup
-receiver opens an aiohttp session and an httpx client (usable only on the loop that made them) and
-whose shutdown receiver closes them, recording both in the events file.
+The commands run under ``tests.projects.commandsapp.settings``: the server-test project, whose
+startup receiver opens an aiohttp session and an httpx client (usable only on the loop that made
+them) and whose shutdown receiver closes them, recording both in the events file.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from lifespan_signals.management.commands.lifespan import Command as LifespanPre
 from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted, get_state
-from tests.commandsapp.nolifespan import no_lifespan
-from tests.servers import ServerProcess, read_events, wait_until
-from tests.utils import connected
+from tests.harness.in_process import connected
+from tests.harness.servers import ServerProcess, read_events, wait_until
+from tests.projects.commandsapp.nolifespan import no_lifespan
 
 TIMEOUT = 20.0
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
@@ -38,7 +38,7 @@ LEAKS = ("Unclosed client session", "Unclosed connector", "Task was destroyed", 
 def manage(*args, events, env=None):
     return ServerProcess(
         [sys.executable, "manage.py", *args],
-        settings="tests.commandsapp.settings",
+        settings="tests.projects.commandsapp.settings",
         env={"LIFESPAN_TEST_EVENTS": str(events), **(env or {})},
     )
 
@@ -104,7 +104,9 @@ def test_failed_startup_exits_1_with_the_report_and_handle_does_not_run(command,
     code, _, stderr = run(command, events=events, env={"LIFESPAN_TEST_FAIL_STARTUP": "1"})
     assert code == 1
     assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
-    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert (
+        "tests.projects.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    )
     assert stderr.count("fail_startup raised RuntimeError") == 1  # said once
     assert "handle" not in kinds(events)
     assert sorted(kinds(events)) == ["fail_startup", "shutdown", "startup"]
@@ -144,8 +146,10 @@ def test_preflight_lists_each_receiver_with_its_time_and_exits_0(events):
     assert code == 0, stderr
     assert kinds(events) == ["startup", "shutdown"]
     assert re.search(
-        r"^Lifespan startup:\n  receiver  tests\.serverapp\.apps\.open_clients +[\d.]+ ms\n"
-        r"Lifespan shutdown:\n  receiver  tests\.serverapp\.apps\.close_clients +[\d.]+ ms\n"
+        r"^Lifespan startup:\n"
+        r"  receiver  tests\.projects\.serverapp\.apps\.open_clients +[\d.]+ ms\n"
+        r"Lifespan shutdown:\n"
+        r"  receiver  tests\.projects\.serverapp\.apps\.close_clients +[\d.]+ ms\n"
         r"Lifespan startup and shutdown succeeded\.\n$",
         stdout,
     ), stdout
@@ -156,10 +160,14 @@ def test_preflight_failure_exits_1_with_the_report(events):
     env = {"LIFESPAN_TEST_FAIL_STARTUP": "1"}
     code, stdout, stderr = run("lifespan", events=events, env=env)
     assert code == 1
-    assert re.search(r"  receiver  tests\.serverapp\.apps\.fail_startup +[\d.]+ ms  FAILED", stdout)
+    assert re.search(
+        r"  receiver  tests\.projects\.serverapp\.apps\.fail_startup +[\d.]+ ms  FAILED", stdout
+    )
     assert "succeeded" not in stdout
     assert "CommandError: Lifespan startup failed, so the command did not run." in stderr
-    assert "tests.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    assert (
+        "tests.projects.serverapp.apps.fail_startup raised RuntimeError: boom at startup" in stderr
+    )
     assert read_events(events)[-1]["clients"] == CLOSED
 
 
@@ -257,7 +265,7 @@ def test_sigterm_during_startup_lets_it_finish_then_shuts_down(events):
     env = {"LIFESPAN_TEST_HANG": "startup", "LIFESPAN_TEST_HANG_SECONDS": "2"}
     command = [sys.executable, "manage.py", "lifespan"]
     env = {"LIFESPAN_TEST_EVENTS": str(events), **env}
-    with ServerProcess(command, settings="tests.faultapp.settings", env=env) as process:
+    with ServerProcess(command, settings="tests.projects.faultapp.settings", env=env) as process:
         wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "startup to begin")
         os.kill(process.pid, signal.SIGTERM)
         code = process.wait_exit(TIMEOUT)
@@ -293,7 +301,7 @@ def test_get_state_works_with_an_application_of_another_kind():
         get_state()
 
 
-@override_settings(ASGI_APPLICATION="tests.plainasgi.asgi.application")
+@override_settings(ASGI_APPLICATION="tests.projects.plainasgi.asgi.application")
 def test_the_projects_plain_django_application_is_wrapped():
     from lifespan_signals.asgi import LifespanWrapper, project_application
 
@@ -372,7 +380,7 @@ def test_declared_clients_are_open_in_handle_on_its_loop_and_closed_after():
 
 def test_preflight_lists_declared_clients(events):
     with ServerProcess(
-        [sys.executable, "manage.py", "lifespan"], settings="tests.clientsapp.settings"
+        [sys.executable, "manage.py", "lifespan"], settings="tests.projects.clientsapp.settings"
     ) as process:
         code = process.wait_exit(TIMEOUT)
         stdout, stderr = process.stdout(), process.stderr()
@@ -381,21 +389,21 @@ def test_preflight_lists_declared_clients(events):
     assert re.search(r"^  client    httpx +[\d.]+ ms$", startup, re.MULTILINE), stdout
     assert re.search(r"^  client    aiohttp +[\d.]+ ms$", startup, re.MULTILINE), stdout
     assert re.search(
-        r"^  receiver  tests\.clientsapp\.apps\.use_clients +[\d.]+ ms$", startup, re.M
+        r"^  receiver  tests\.projects\.clientsapp\.apps\.use_clients +[\d.]+ ms$", startup, re.M
     )
     assert re.search(r"^  client    aiohttp +[\d.]+ ms\n  client    httpx +[\d.]+ ms\n", shutdown)
     assert_clean(stderr)
 
 
 def test_preflight_marks_a_failing_client_and_exits_1(events):
-    env = {"CLIENTS_FAIL": "1"}
+    env = {"LIFESPAN_TEST_CLIENTS_FAIL": "1"}
     command = [sys.executable, "manage.py", "lifespan"]
-    with ServerProcess(command, settings="tests.clientsapp.settings", env=env) as process:
+    with ServerProcess(command, settings="tests.projects.clientsapp.settings", env=env) as process:
         code = process.wait_exit(TIMEOUT)
         stdout, stderr = process.stdout(), process.stderr()
     assert code == 1, stderr
     assert re.search(r"^  client    broken +[\d.]+ ms  FAILED$", stdout, re.MULTILINE), stdout
-    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clientbackends.failing) raised" in stderr
+    assert "LIFESPAN_SIGNALS_CLIENTS['broken'] (tests.clients.backends.failing) raised" in stderr
     assert "succeeded" not in stdout
 
 

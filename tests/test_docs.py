@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
-from tests.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
+from tests.harness.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
+from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
 
 DOCS = REPO_ROOT / "docs"
 TUTORIAL = DOCS / "tutorial.md"
@@ -52,12 +52,12 @@ from lifespan_signals.resources import register_resource
 
 async def record_shutdown(state):
     yield
-    if "TUTORIAL_PROBE_FILE" not in os.environ:  # the tutorial's own tests
+    if "LIFESPAN_TEST_TUTORIAL_PROBE" not in os.environ:  # the tutorial's own tests
         return
     client = state.get("http")
     closed = getattr(client, "is_closed", None)
     record = {"pid": os.getpid(), "client": id(client), "closed": closed}
-    with open(os.environ["TUTORIAL_PROBE_FILE"], "a") as file:
+    with open(os.environ["LIFESPAN_TEST_TUTORIAL_PROBE"], "a") as file:
         file.write(json.dumps(record) + "\\n")
 
 
@@ -242,7 +242,7 @@ def test_tutorial_serves_every_request_with_one_client(
     env = {
         "PYTHONPATH": str(project),
         "QUOTES_API": upstream.url,
-        "TUTORIAL_PROBE_FILE": str(probe),
+        "LIFESPAN_TEST_TUTORIAL_PROBE": str(probe),
     }
     stopped_exit = server.stopped_exit
     args = command(project)

@@ -10,7 +10,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.signals import asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
-from tests.utils import Lifespan, connected, http_scope, open_client
+from tests.harness.in_process import Lifespan, connected, http_scope, open_client
 
 
 async def request(app, path, state=None, query=b""):

@@ -36,7 +36,7 @@ from lifespan_signals.testing import (
     in_lifespan,
     lifespan,
 )
-from tests.utils import connected, enter, open_client, without_db_connection_cleanup
+from tests.harness.in_process import connected, enter, open_client, without_db_connection_cleanup
 
 pytest_plugins = ["pytester"]
 
@@ -503,7 +503,7 @@ import aiohttp
 import pytest
 
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
-from tests.utils import connected
+from tests.harness.in_process import connected
 
 pytestmark = pytest.mark.anyio
 

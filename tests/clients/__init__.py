@@ -1,0 +1,1 @@
+"""Declared clients: in process, their checks, under real servers, and in tests."""

@@ -1,9 +1,0 @@
-from django.urls import path
-
-from tests.clientsapp import views
-
-urlpatterns = [
-    path("", views.index),
-    path("sync/", views.sync_index),
-    path("health/", views.health),
-]

@@ -1,0 +1,1 @@
+"""The lifespan engine in process: the protocol, receivers, resources, every exit path."""

@@ -1,0 +1,1 @@
+"""The sampleproject (the demo shop): in process, and under a real uvicorn."""

@@ -1,9 +1,0 @@
-from django.urls import path
-
-from tests.serverapp import views
-
-urlpatterns = [
-    path("", views.index),
-    path("health/", views.health),
-    path("slow/", views.slow),
-]

@@ -1,0 +1,1 @@
+"""The package under real ASGI servers: the lifespan once per process, hardening, faults."""

@@ -1,7 +1,0 @@
-"""The split-settings project's application (``tests/splitproject/asgi.py``)."""
-
-from __future__ import annotations
-
-from lifespan_signals.asgi import get_asgi_application
-
-application = get_asgi_application()

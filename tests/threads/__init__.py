@@ -1,0 +1,1 @@
+"""Request threads: in process, under real servers, with a real PostgreSQL."""
