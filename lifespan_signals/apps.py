@@ -1,9 +1,11 @@
-"""App config: registers the system checks."""
+"""App config: registers the system checks (the settings' ones under a tag of their own)."""
 
 from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core import checks
+
+from lifespan_signals.conf import SETTINGS_CHECKS
 
 __all__ = ["LifespanSignalsConfig"]
 
@@ -21,8 +23,9 @@ class LifespanSignalsConfig(AppConfig):
             check_settings,
         )
 
-        checks.register(check_settings)
+        # The settings' checks carry a tag of their own: lifespan startup runs them (conf.py).
+        checks.register(check_settings, SETTINGS_CHECKS)
+        checks.register(check_clients, SETTINGS_CHECKS)
+        checks.register(check_request_threads, SETTINGS_CHECKS)
         checks.register(check_middleware)
         checks.register(check_asgi_application)
-        checks.register(check_clients)
-        checks.register(check_request_threads)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 from typing import Any, NamedTuple, overload
 
 import django
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.utils.module_loading import import_string
 
@@ -104,16 +102,13 @@ class LifespanWrapper(LifespanApp, _Wrapper):
 
 
 def _request_threads() -> RequestThreads | None:
-    size = conf.settings.REQUEST_THREADS
-    if size is None:
+    """The kept request threads, or None. A bad ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (or an
+    asgiref too old for it) is not refused here, at import, but by lifespan startup, which runs
+    its system check (E030, E031) and says what to fix."""
+    value = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    if value is None or conf.request_threads_problem(value) or not supported():
         return None
-    if not supported():
-        raise ImproperlyConfigured(
-            "LIFESPAN_SIGNALS_REQUEST_THREADS needs an asgiref whose ThreadSensitiveContext takes "
-            f"an executor, but asgiref {importlib.metadata.version('asgiref')} does not. "
-            "Upgrade asgiref, or set LIFESPAN_SIGNALS_REQUEST_THREADS = None."
-        )
-    return RequestThreads(size)
+    return RequestThreads(value)
 
 
 def get_asgi_application() -> LifespanASGIHandler:

@@ -33,6 +33,7 @@ from lifespan_signals.conf import (
     REQUEST_THREADS_HINT,
     Problem,
     clients_shape_problem,
+    redact,
     request_threads_problem,
     timeout_problem,
 )
@@ -118,7 +119,7 @@ def check_asgi_application(
         return [
             Warning(
                 "The project's ASGI application should be importable to check that it speaks "
-                f"lifespan, but importing it raised {type(exc).__name__}: {exc}",
+                f"lifespan, but importing it raised {type(exc).__name__}: {redact(str(exc))}",
                 hint="Fix ASGI_APPLICATION (a dotted path to the application object) or asgi.py.",
                 id="lifespan_signals.W002",
             )
@@ -166,8 +167,9 @@ def check_clients(
                 problems.append(exc.problem)
                 continue
             problems += option_problems(alias, backend, entry.get("OPTIONS", {}))
+    # The messages name shapes, not values; a library's own text they quote is redacted too.
     return [
-        Error(problem.message, hint=problem.hint, id=PROBLEM_IDS[problem.kind])
+        Error(redact(problem.message), hint=redact(problem.hint), id=PROBLEM_IDS[problem.kind])
         for problem in problems
     ]
 

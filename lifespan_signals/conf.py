@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["CLIENTS_SETTING", "Problem", "clients_shape_problem", "settings"]
+__all__ = [
+    "CLIENTS_SETTING",
+    "SETTINGS_CHECKS",
+    "Problem",
+    "clients_shape_problem",
+    "redact",
+    "refused_settings",
+    "settings",
+    "shape",
+]
 
 DEFAULT_STARTUP_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
@@ -21,6 +32,9 @@ REQUEST_THREADS_HINT = (
 
 
 CLIENTS_SETTING = "LIFESPAN_SIGNALS_CLIENTS"
+# The tag of the settings' system checks (apps.py registers them with it): lifespan startup runs
+# them, so that it refuses what ``manage.py check`` refuses, with the same id and message.
+SETTINGS_CHECKS = "lifespan_signals_settings"
 _KEYS = {"BACKEND", "OPTIONS"}
 _EXAMPLE = f'{CLIENTS_SETTING} = {{"default": {{"BACKEND": "httpx.AsyncClient", "OPTIONS": {{}}}}}}'
 
@@ -36,31 +50,131 @@ class Problem:
 
 
 def clients_shape_problem(value: object) -> Problem | None:
-    """What is wrong with the shape of ``LIFESPAN_SIGNALS_CLIENTS``, or None."""
+    """What is wrong with the shape of ``LIFESPAN_SIGNALS_CLIENTS``, or None.
+
+    The message names the key path and the shape of what is there ("a list of 1 dict"), never
+    a value: an entry may hold credentials.
+    """
     if not isinstance(value, Mapping):
         return Problem(
             "clients.shape",
-            f"{CLIENTS_SETTING} should be a dict of aliases to dicts, not {value!r}.",
+            f"{CLIENTS_SETTING} should be a dict of aliases to dicts, not {shape(value)}.",
             f"Write e.g. {_EXAMPLE}",
         )
     for alias, entry in value.items():
-        where = f"{CLIENTS_SETTING}[{alias!r}]"
         if not isinstance(alias, str) or not alias:
-            message = f"{CLIENTS_SETTING}'s aliases should be non-empty strings, not {alias!r}."
-        elif not isinstance(entry, Mapping):
-            message = f"{where} should be a dict with 'BACKEND' and 'OPTIONS', not {entry!r}."
+            what = "an empty str" if alias == "" else shape(alias)
+            message = f"{CLIENTS_SETTING}'s aliases should be non-empty strings, not {what}."
+            return Problem("clients.entry", message, f"Write e.g. {_EXAMPLE}")
+        where = f"{CLIENTS_SETTING}[{alias!r}]"
+        if not isinstance(entry, Mapping):
+            message = f"{where} should be a dict with 'BACKEND' and 'OPTIONS', not {shape(entry)}."
         elif unknown := sorted(map(str, set(entry) - _KEYS)):
             message = f"{where} should have only the keys 'BACKEND' and 'OPTIONS', not {unknown!r}."
-        elif not isinstance(entry.get("BACKEND"), str) or "." not in entry["BACKEND"]:
-            message = f"{where}['BACKEND'] should be a dotted path, not {entry.get('BACKEND')!r}."
+        elif not isinstance(backend := entry.get("BACKEND"), str) or "." not in backend:
+            what = "a str with no dot" if isinstance(backend, str) else shape(backend)
+            message = f"{where}['BACKEND'] should be a dotted path (module.attribute), not {what}."
         elif not isinstance(options := entry.get("OPTIONS", {}), Mapping) or not all(
             isinstance(key, str) for key in options
         ):
-            message = f"{where}['OPTIONS'] should be a dict of keyword arguments, not {options!r}."
+            what = "a dict with keys that are not all str" if isinstance(options, Mapping) else None
+            message = (
+                f"{where}['OPTIONS'] should be a dict of keyword arguments, not "
+                f"{what or shape(options)}."
+            )
         else:
             continue
         return Problem("clients.entry", message, f"Write e.g. {_EXAMPLE}")
     return None
+
+
+def shape(value: object) -> str:
+    """The type and shape of ``value``, never its content: "a str", "a list of 1 dict"."""
+    if value is None:
+        return "None"
+    name = _type_name(value)
+    if isinstance(value, (str, bytes, int, float, complex)) or not isinstance(
+        value, (Mapping, list, tuple, set, frozenset)
+    ):
+        return f"{_article(name)} {name}"
+    items = list(value.values() if isinstance(value, Mapping) else value)
+    if not items:
+        return f"an empty {name}"
+    kinds = sorted({_type_name(item) for item in items})
+    noun = kinds[0] if len(kinds) == 1 else "item"  # a dict's: the shape of its values
+    return f"{_article(name)} {name} of {len(items)} {_plural(noun, len(items))}"
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+def _plural(noun: str, count: int) -> str:
+    return noun if count == 1 else f"{noun}s"
+
+
+# Shorter strings are not treated as secrets: redacting "10" would garble line numbers.
+_SHORTEST_SECRET = 4
+
+
+def redact(text: str) -> str:
+    """``text`` with every value of ``LIFESPAN_SIGNALS_CLIENTS`` (each client's ``OPTIONS``, or
+    anything in a malformed entry) replaced by ``'***'``: for messages that quote a library's
+    own error, which may hold a credential."""
+    secrets = sorted(_secrets(getattr(django_settings, CLIENTS_SETTING, {})), key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(value: object, *, in_options: bool = False) -> set[str]:
+    """The strings in the setting that may be credentials, in the forms a message shows them."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            # A well-formed BACKEND (a dotted path) is named in messages; anything else is not.
+            if not in_options and key == "BACKEND" and isinstance(item, str) and "." in item:
+                continue
+            if not in_options and key == "OPTIONS":
+                found |= _secrets(item, in_options=True)
+            else:
+                found |= _secrets(item, in_options=in_options)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            found |= _secrets(item, in_options=in_options)
+    elif isinstance(value, (str, bytes)):
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        forms = {text, repr(text)[1:-1], repr(value)}
+        with contextlib.suppress(ValueError):
+            password = urlsplit(text).password
+            if password:
+                forms.add(password)
+        found |= {form for form in forms if len(form) >= _SHORTEST_SECRET}
+    elif value is not None and not isinstance(value, (bool, int, float)):
+        found |= {form for form in (repr(value), str(value)) if len(form) >= _SHORTEST_SECRET}
+    return found
+
+
+def refused_settings() -> list[tuple[str, str]]:
+    """The errors of the settings' system checks (:data:`SETTINGS_CHECKS`), as
+    ``(id, "message HINT: hint")``: what lifespan startup refuses. Silenced checks are left out,
+    as ``manage.py check`` leaves them out."""
+    from django.core.checks import ERROR, run_checks
+
+    return [
+        (str(error.id), f"{error.msg} HINT: {error.hint}" if error.hint else str(error.msg))
+        for error in run_checks(tags=[SETTINGS_CHECKS])
+        if error.level >= ERROR and not error.is_silenced()
+    ]
 
 
 def _finite(value: float) -> bool:

@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from lifespan_signals.clients import ClientConfigError
 from lifespan_signals.conf import CLIENTS_SETTING as SETTING
-from lifespan_signals.conf import Problem
+from lifespan_signals.conf import Problem, redact, shape
 
 __all__ = [
     "Closer",
@@ -45,13 +45,13 @@ def import_backend(alias: str, path: str) -> Callable[..., Any]:
             if top in ("httpx", "aiohttp") and find_spec(top) is None
             else "Check the dotted path (module.attribute), and that its package is installed."
         )
-        message = f"{where} should be importable, but importing {path!r} failed: {exc}"
+        message = f"{where} should be importable, but importing {path!r} failed: {redact(str(exc))}"
         raise ClientConfigError(Problem("clients.import", message, hint)) from exc
     if not callable(backend):
         raise ClientConfigError(
             Problem(
                 "clients.callable",
-                f"{where} should name a class or factory, not {backend!r}.",
+                f"{where} should name a class or factory, not {shape(backend)}.",
                 "Point it at a callable that returns the client, e.g. 'httpx.AsyncClient'.",
             )
         )
@@ -131,8 +131,8 @@ def convert(
         except (TypeError, ValueError) as exc:
             problem = Problem(
                 "clients.value",
-                f"{where} should be convertible for {backend_name(backend)}, but {value!r} is "
-                f"not: {exc}",
+                f"{where} should be convertible for {backend_name(backend)}, but "
+                f"{shape(value)} is not: {redact(str(exc))}",
                 "Use positive numbers of seconds (or None for no limit), and the keyword "
                 "arguments the library documents for a dict.",
             )

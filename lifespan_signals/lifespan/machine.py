@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
+from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 
 from lifespan_signals._registry import Running, registry
-from lifespan_signals.conf import settings
+from lifespan_signals.conf import redact, refused_settings, settings
 from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.clients import OpenClients
 from lifespan_signals.lifespan.driver import InnerLifespan
@@ -58,22 +60,32 @@ class Lifespan:
         self._shut_down = False
 
     async def startup(self) -> str | None:
-        """Open clients, enter resources, send ``asgi_startup``; on failure shut down and report."""
+        """Open clients, enter resources, send ``asgi_startup``; on failure shut down and report.
+
+        First the settings' system checks run: what ``manage.py check`` refuses, startup refuses,
+        with the check's id and message and no traceback.
+        """
         started = time.perf_counter()
         self._registered.enter_context(registry.running(self._entry))
         try:
-            budget = Budget.startup()
-            settings.SHUTDOWN_TIMEOUT  # noqa: B018 - a bad value must stop startup, not shutdown
-            failures = await self.clients.open(self._runner("startup", budget))
+            failures = [Failure(f"{check_id}:", text) for check_id, text in refused_settings()]
             if not failures:
-                registry.publish_clients(self._entry, self.clients.clients)
-            failures = failures or await enter_resources(
-                self.state, self._runner("startup", budget), self._entered
-            )
-            failures = failures or await self._send(asgi_startup, self._runner("startup", budget))
-            if self._inner is not None:
-                failures = failures or await self._inner.startup(budget)
-        except Exception as exc:  # a bad setting, say: fail startup rather than serve without it
+                budget = Budget.startup()
+                settings.SHUTDOWN_TIMEOUT  # noqa: B018 - a bad value must stop startup, not shutdown
+                failures = await self.clients.open(self._runner("startup", budget))
+                if not failures:
+                    registry.publish_clients(self._entry, self.clients.clients)
+                failures = failures or await enter_resources(
+                    self.state, self._runner("startup", budget), self._entered
+                )
+                failures = failures or await self._send(
+                    asgi_startup, self._runner("startup", budget)
+                )
+                if self._inner is not None:
+                    failures = failures or await self._inner.startup(budget)
+        except ImproperlyConfigured as exc:  # a bad setting no check saw (the app not installed)
+            failures = [Failure("lifespan startup", f"refused a setting: {exc}")]
+        except Exception as exc:  # fail startup rather than serve without what it should open
             failures = [Failure.from_exception("lifespan startup", exc)]
         if failures:
             text = self._failed("startup", failures)
@@ -123,9 +135,31 @@ class Lifespan:
         return None
 
     def _failed(self, phase: str, failures: list[Failure]) -> str:
+        """Record the phase's failures, with the clients' settings redacted, and log the report
+        once: a server that is not ours prints the ``*.failed`` message itself (uvicorn, gunicorn's
+        uvicorn workers, hypercorn and granian all do), a driver of ours relies on this log."""
+        failures = [
+            dataclasses.replace(
+                failure,
+                name=redact(failure.name),
+                summary=redact(failure.summary),
+                traceback=redact(failure.traceback),
+            )
+            for failure in failures
+        ]
         self.record.failures[phase] = failures
         text = report(phase, failures)
-        logger.error("%s", text)
+        extensions = self.scope.get("extensions") or {}
+        if isinstance(extensions, dict) and extensions.get(EXTENSION) is self.record:
+            logger.error("%s", text)
+        else:
+            count = len(failures)
+            logger.info(
+                "Lifespan %s failed (%d %s); the server prints the report.",
+                phase,
+                count,
+                "failure" if count == 1 else "failures",
+            )
         return text
 
     def _runner(self, phase: str, budget: Budget) -> Runner:

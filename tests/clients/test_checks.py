@@ -42,8 +42,7 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(check_id, "lifespan_signals.E010")
         self.assertEqual(
             message,
-            "LIFESPAN_SIGNALS_CLIENTS should be a dict of aliases to dicts, not "
-            "[{'BACKEND': 'httpx.AsyncClient'}].",
+            "LIFESPAN_SIGNALS_CLIENTS should be a dict of aliases to dicts, not a list of 1 dict.",
         )
         self.assertIn('"default": {"BACKEND": "httpx.AsyncClient"', hint)
 
@@ -56,9 +55,13 @@ class CheckTests(SimpleTestCase):
             ),
             (
                 {"OPTIONS": {}},
-                "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be a dotted path, not None",
+                "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be a dotted path (module.attribute), "
+                "not None",
             ),
-            ({**HTTPX, "OPTIONS": ["x"]}, "['OPTIONS'] should be a dict of keyword arguments"),
+            (
+                {**HTTPX, "OPTIONS": ["x"]},
+                "['OPTIONS'] should be a dict of keyword arguments, not a list of 1 str.",
+            ),
         ]:
             with self.subTest(entry):
                 [(check_id, message, _)] = problems({"a": entry})
@@ -69,7 +72,7 @@ class CheckTests(SimpleTestCase):
             (check_id, message),
             (
                 "lifespan_signals.E011",
-                "LIFESPAN_SIGNALS_CLIENTS's aliases should be non-empty strings, not 1.",
+                "LIFESPAN_SIGNALS_CLIENTS's aliases should be non-empty strings, not an int.",
             ),
         )
 
@@ -102,8 +105,7 @@ class CheckTests(SimpleTestCase):
         self.assertEqual(check_id, "lifespan_signals.E013")
         self.assertEqual(
             message,
-            "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should name a class or factory, not "
-            "'lifespan-signals-tests'.",
+            "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should name a class or factory, not a str.",
         )
 
     def test_e014_an_option_the_backend_does_not_accept(self):
@@ -125,17 +127,17 @@ class CheckTests(SimpleTestCase):
         aiohttp, httpx = "aiohttp.ClientSession", "httpx.AsyncClient"
         for backend, options, text in [
             ("httpx.AsyncClient", {"timeout": -1}, "['timeout'] should be convertible for "
-             "httpx.AsyncClient, but -1 is not: seconds should be positive and finite"),
-            ("httpx.AsyncClient", {"timeout": float("nan")}, "but nan is not"),
-            ("httpx.AsyncClient", {"timeout": float("inf")}, "but inf is not"),
-            ("httpx.AsyncClient", {"timeout": 0}, "but 0 is not"),
+             "httpx.AsyncClient, but an int is not: seconds should be positive and finite"),
+            ("httpx.AsyncClient", {"timeout": float("nan")}, "but a float is not"),
+            ("httpx.AsyncClient", {"timeout": float("inf")}, "but a float is not"),
+            ("httpx.AsyncClient", {"timeout": 0}, "but an int is not"),
             (httpx, {"timeout": 10**400}, "seconds should be positive and finite"),
-            ("httpx.AsyncClient", {"timeout": "10"}, "seconds should be a number"),
+            ("httpx.AsyncClient", {"timeout": "10"}, "but a str is not: seconds should be a number"),
             ("httpx.AsyncClient", {"timeout": True}, "seconds should be a number"),
             (httpx, {"limits": {"keepalive_expiry": -5}}, "seconds should be positive"),
             ("httpx.AsyncClient", {"limits": {"max_conections": 5}}, "max_conections"),
             ("httpx.AsyncClient", {"limits": 5}, "a dict of keyword arguments is needed"),
-            (aiohttp, {"timeout": -1}, "for aiohttp.client.ClientSession, but -1 is not"),
+            (aiohttp, {"timeout": -1}, "for aiohttp.client.ClientSession, but an int is not"),
             (aiohttp, {"timeout": {"total": 0}}, "seconds should be positive"),
             (aiohttp, {"connector": {"limt": 5}}, "aiohttp.TCPConnector does not accept ['limt']"),
         ]:  # fmt: skip

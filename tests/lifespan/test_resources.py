@@ -68,7 +68,7 @@ class ResourceTests(SimpleTestCase):
             registered(
                 tracking(events, "a"), tracking(events, "b", fail_enter=True), tracking(events, "c")
             ),
-            self.assertLogs("lifespan_signals", "ERROR"),
+            self.assertLogs("lifespan_signals", "INFO"),
         ):
             message = await Lifespan(get_asgi_application(), {}).startup()
         self.assertEqual(events, ["enter a", "enter b", "exit a"])
@@ -82,7 +82,7 @@ class ResourceTests(SimpleTestCase):
         events = []
         with (
             registered(tracking(events, "a"), tracking(events, "b", fail_exit=True)),
-            self.assertLogs("lifespan_signals", "ERROR"),
+            self.assertLogs("lifespan_signals", "INFO"),
         ):
             lifespan = Lifespan(get_asgi_application(), {})
             await lifespan.startup()
@@ -112,7 +112,7 @@ class ResourceTests(SimpleTestCase):
             await asyncio.sleep(60)
             yield
 
-        with registered(slow), self.assertLogs("lifespan_signals", "ERROR"):
+        with registered(slow), self.assertLogs("lifespan_signals", "INFO"):
             message = await Lifespan(get_asgi_application(), {}).startup()
         self.assertIn(".<locals>.slow timed out: still running after 0.2 s", message["message"])
 
@@ -122,7 +122,7 @@ class ResourceTests(SimpleTestCase):
             yield
             await asyncio.sleep(60)
 
-        with registered(slow_close), self.assertLogs("lifespan_signals", "ERROR"):
+        with registered(slow_close), self.assertLogs("lifespan_signals", "INFO"):
             lifespan = Lifespan(get_asgi_application(), {})
             await lifespan.startup()
             message = await lifespan.shutdown()
@@ -132,7 +132,7 @@ class ResourceTests(SimpleTestCase):
         def not_a_manager(state):
             return 42
 
-        with registered(not_a_manager), self.assertLogs("lifespan_signals", "ERROR"):
+        with registered(not_a_manager), self.assertLogs("lifespan_signals", "INFO"):
             message = await Lifespan(get_asgi_application(), {}).startup()
         self.assertIn("returned 42, which is not an async context manager", message["message"])
 

@@ -12,9 +12,8 @@ from concurrent.futures import Future
 
 import django
 import pytest
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, async_to_sync
 from asgiref.testing import ApplicationCommunicator
-from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals import threads as threads_module
@@ -50,19 +49,24 @@ def request_threads():
 # -- the setting ----------------------------------------------------------------------------
 
 
+def startup_message(app):
+    """What ``app`` answers to lifespan.startup (its shutdown runs inside a failed startup)."""
+    return async_to_sync(Lifespan(app, {}).startup)()
+
+
 @pytest.mark.parametrize("value", BAD, ids=repr)
-def test_bad_values_are_refused_with_the_value_and_the_fix(value):
+def test_bad_values_are_refused_at_startup_with_the_check_s_message(value):
     with override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=value):
-        with pytest.raises(ImproperlyConfigured) as error:
-            get_asgi_application()
+        app = get_asgi_application()  # importing asgi.py does not raise: startup refuses
+        assert app.request_threads is None
         (message,) = check_request_threads()
-    text = str(error.value)
+        reply = startup_message(app)
+    text = reply["message"]
+    assert reply["type"] == "lifespan.startup.failed"
+    assert f"lifespan_signals.E030: {message.msg} HINT: {message.hint}" in text
     assert f"not {value!r}." in text
-    assert "LIFESPAN_SIGNALS_REQUEST_THREADS should be a whole number of threads" in text
     assert "Set LIFESPAN_SIGNALS_REQUEST_THREADS to e.g. 8" in text
-    assert message.id == "lifespan_signals.E030"
-    assert message.msg in text
-    assert message.hint in text
+    assert "Traceback" not in text
 
 
 @needs_request_threads
@@ -114,8 +118,12 @@ def test_an_asgiref_without_executors_is_an_error(monkeypatch):
     monkeypatch.setattr(threads_module, "ThreadSensitiveContext", _OldContext)
     with override_settings(LIFESPAN_SIGNALS_REQUEST_THREADS=4):
         (message,) = check_request_threads()
-        with pytest.raises(ImproperlyConfigured, match="Upgrade asgiref, or set"):
-            get_asgi_application()
+        app = get_asgi_application()
+        reply = startup_message(app)
+    assert app.request_threads is None
+    assert reply["type"] == "lifespan.startup.failed"
+    assert f"lifespan_signals.E031: {message.msg}" in reply["message"]
+    assert "Upgrade asgiref" in reply["message"]
     assert message.id == "lifespan_signals.E031"
     assert "ThreadSensitiveContext takes an executor, but asgiref 3." in message.msg
 
