@@ -9,6 +9,7 @@ requests reads it through :func:`lifespan_signals.get_state` and ``lifespan_sign
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +19,14 @@ __all__ = ["Registry", "Running", "registry"]
 class Running:
     """One running lifespan: its state, and its declared clients once they are all open."""
 
-    __slots__ = ("clients", "lifespan", "state")
+    __slots__ = ("clients", "lifespan", "state", "thread")
 
     def __init__(self, state: dict[str, Any], lifespan: object = None) -> None:
         self.state = state
         self.lifespan = lifespan  # the engine's object, for the driver that started it
         self.clients: dict[str, Any] | None = None  # None: this lifespan has opened none (yet)
+        # The thread whose event loop opened its clients (a loop runs in one thread only).
+        self.thread: int | None = None
 
     def __repr__(self) -> str:
         return f"<Running state={sorted(self.state)!r} clients={self.clients!r}>"
@@ -38,6 +41,9 @@ class Registry:
         self._overrides: list[dict[str, Any]] = []
         # What clients[alias] reads: rebuilt, never mutated, on every change (one dict lookup).
         self.clients: dict[str, Any] = {}
+        # What clients[alias] looks up: each client, with the thread of the event loop it belongs
+        # to (it refuses other running loops) or None (a test's override belongs to none).
+        self.bound: dict[str, tuple[Any, int | None]] = {}
 
     def current(self) -> Running | None:
         """The innermost running lifespan, or None."""
@@ -66,8 +72,11 @@ class Registry:
             self._rebuild()
 
     def publish_clients(self, entry: Running, clients: dict[str, Any] | None) -> None:
-        """Make ``entry``'s open clients what lookups see (None: hide them again)."""
+        """Make ``entry``'s open clients what lookups see (None: hide them again). Called on the
+        event loop that opened them, in its thread: lookups from another running loop (which
+        runs in another thread) are refused."""
         entry.clients = clients
+        entry.thread = None if clients is None else threading.get_ident()
         self._rebuild()
 
     def add_override(self, replacements: dict[str, Any]) -> None:
@@ -79,11 +88,14 @@ class Registry:
         self._rebuild()
 
     def _rebuild(self) -> None:
-        opened = [entry.clients for entry in self._running if entry.clients is not None]
-        view = dict(opened[-1]) if opened else {}
+        opened = [entry for entry in self._running if entry.clients is not None]
+        view = dict(opened[-1].clients or {}) if opened else {}
+        thread = opened[-1].thread if opened else None
+        bound = {alias: (client, thread) for alias, client in view.items()}
         for overrides in self._overrides:
             view.update(overrides)
-        self.clients = view
+            bound.update({alias: (client, None) for alias, client in overrides.items()})
+        self.clients, self.bound = view, bound
 
 
 def _remove(stack: list[Any], item: object) -> None:

@@ -18,16 +18,18 @@ resources and ``asgi_startup`` receivers; shutdown closes them after resources, 
 
 from __future__ import annotations
 
+from asyncio import _get_running_loop
 from collections.abc import Iterator
+from threading import get_ident
 from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_signals._registry import registry
-from lifespan_signals.conf import Problem, settings
+from lifespan_signals.conf import Problem, settings, shape
 from lifespan_signals.state import LifespanNotStarted
 
-__all__ = ["ClientConfigError", "Clients", "UnknownClient", "clients"]
+__all__ = ["ClientConfigError", "Clients", "UnknownClient", "WrongEventLoop", "clients"]
 
 T = TypeVar("T")
 
@@ -37,6 +39,11 @@ class UnknownClient(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class WrongEventLoop(RuntimeError):
+    """A declared client was looked up from a running event loop that is not the lifespan's,
+    where it cannot work."""
 
 
 class ClientConfigError(ImproperlyConfigured, ValueError):
@@ -54,16 +61,22 @@ class Clients:
 
     def __getitem__(self, alias: str) -> Any:
         try:
-            return registry.clients[alias]
+            client, thread = registry.bound[alias]
         except KeyError:
             raise _missing(alias) from None
+        # In the lifespan loop's thread, the code runs on that loop (the fast path: one thread
+        # runs one loop at a time). In another thread, sync code (no running loop) may look the
+        # client up; code on another loop may not: the client cannot work there.
+        if thread is not None and thread != get_ident() and _get_running_loop() is not None:
+            raise _wrong_loop(alias)
+        return client
 
     def get(self, alias: str, cls: type[T]) -> T:
         """``clients[alias]``, checked to be a ``cls`` (and typed so for mypy)."""
         client = self[alias]
         if not isinstance(client, cls):
             raise TypeError(
-                f"clients[{alias!r}] is {client!r}, not an instance of {cls.__module__}."
+                f"clients[{alias!r}] is {shape(client)}, not an instance of {cls.__module__}."
                 f"{cls.__qualname__}. Ask for the type its BACKEND makes, or fix "
                 f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}]."
             )
@@ -83,6 +96,18 @@ class Clients:
 
 
 clients = Clients()
+
+
+def _wrong_loop(alias: str) -> WrongEventLoop:
+    return WrongEventLoop(
+        f"clients[{alias!r}] was looked up on an event loop that is not the lifespan's. A "
+        "declared client belongs to the loop the lifespan opened it on, and fails on another "
+        "(httpx: 'Event loop is closed'; aiohttp: 'Timeout context manager should be used inside "
+        "a task'). Run this code on the lifespan's loop: in a view, a consumer or an async "
+        "LifespanCommand.handle() it is; from sync code, call it with asgiref's async_to_sync() "
+        "instead of asyncio.run() or a new loop of your own. In tests, replace it with "
+        "lifespan_signals.testing.override_clients()."
+    )
 
 
 def _missing(alias: str) -> Exception:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping
 from importlib.util import find_spec
 from typing import Any
@@ -157,16 +158,29 @@ async def open_backend(alias: str, entry: Mapping[str, Any]) -> tuple[Any, Close
         raise
     if _is_async_cm(made):
         try:
-            return await made.__aenter__(), lambda: made.__aexit__(None, None, None)
+            client = await made.__aenter__()
         except BaseException:
             await _close_unentered(made)
             raise
+        closer: Closer = lambda: made.__aexit__(None, None, None)  # noqa: E731
+        if client is None:
+            await call_closer(closer)
+            raise TypeError(
+                f"{SETTING}[{alias!r}]: {entry['BACKEND']} yielded None, not a client. Did the "
+                "factory yield the client? Write 'yield client', not a bare 'yield'."
+            )
+        return client, closer
+    if made is None:
+        raise TypeError(
+            f"{SETTING}[{alias!r}]: {entry['BACKEND']} returned None, not a client. Did the "
+            "factory return the client (or yield it, as an async context manager)?"
+        )
     closer = getattr(made, "aclose", None) or getattr(made, "close", None)
     if not callable(closer):
         raise TypeError(
-            f"{SETTING}[{alias!r}]: {entry['BACKEND']} returned {made!r}, which is not an async "
-            "context manager and has no aclose() or close(). Point BACKEND at a factory whose "
-            "result can be closed."
+            f"{SETTING}[{alias!r}]: {entry['BACKEND']} returned {shape(made)}, which is not an "
+            "async context manager and has no aclose() or close(). Point BACKEND at a factory "
+            "whose result can be closed."
         )
     return made, closer
 
@@ -188,20 +202,16 @@ def _is_async_cm(obj: object) -> bool:
 
 
 def _library(backend: Callable[..., Any]) -> str | None:
-    top = getattr(backend, "__module__", "").split(".")[0]
-    if top == "httpx":
-        import httpx
-
-        return "httpx" if _subclass(backend, httpx.AsyncClient) else None
-    if top == "aiohttp":
-        import aiohttp
-
-        return "aiohttp" if _subclass(backend, aiohttp.ClientSession) else None
+    """``"httpx"`` for ``httpx.AsyncClient`` and its subclasses (a project's own too), likewise
+    ``"aiohttp"`` for ``aiohttp.ClientSession``; else None. Only a library already imported can
+    be one (a subclass's module imported it), so this imports nothing."""
+    if not isinstance(backend, type):
+        return None
+    for library, name in (("httpx", "AsyncClient"), ("aiohttp", "ClientSession")):
+        base = getattr(sys.modules.get(library), name, None)
+        if isinstance(base, type) and issubclass(backend, base):
+            return library
     return None
-
-
-def _subclass(backend: object, cls: type) -> bool:
-    return isinstance(backend, type) and issubclass(backend, cls)
 
 
 def _seconds(value: object) -> float | None:
@@ -221,6 +231,8 @@ def _seconds(value: object) -> float | None:
 def _httpx(key: str, value: Any) -> Any:
     import httpx
 
+    if isinstance(value, httpx.Limits if key == "limits" else httpx.Timeout):
+        return value  # the library's own option object: as it is
     if key == "limits":
         return httpx.Limits(**_seconds_in(value, ("keepalive_expiry",)))
     if isinstance(value, Mapping):
@@ -232,6 +244,8 @@ def _httpx(key: str, value: Any) -> Any:
 def _aiohttp_timeout(value: Any) -> Any:
     import aiohttp
 
+    if isinstance(value, aiohttp.ClientTimeout):
+        return value  # the library's own option object: as it is
     if isinstance(value, Mapping):
         names = ("total", "connect", "sock_read", "sock_connect")
         return aiohttp.ClientTimeout(**_seconds_in(value, names))

@@ -96,3 +96,17 @@ class FailingEnter:
 
 def not_closable():
     return object()
+
+
+@contextlib.asynccontextmanager
+async def yields_none():
+    """A factory that forgot to yield the client."""
+    EVENTS.append("enter none")
+    try:
+        yield
+    finally:
+        EVENTS.append("exit none")
+
+
+def returns_none():
+    """A factory that forgot to return the client."""
