@@ -164,6 +164,16 @@ def _secrets(value: object, *, in_options: bool = False) -> set[str]:
     return found
 
 
+def refusal(message: str, fallback: str) -> str:
+    """The refusal of a bad setting whose check gives ``message``, as startup words it
+    ("lifespan_signals.E001: message HINT: hint"); ``fallback`` when no check does (the app is
+    not in ``INSTALLED_APPS``, so its checks are not registered)."""
+    for check_id, text in refused_settings():
+        if text.startswith(message):
+            return f"{check_id}: {text}"
+    return fallback
+
+
 def refused_settings() -> list[tuple[str, str]]:
     """The errors of the settings' system checks (:data:`SETTINGS_CHECKS`), as
     ``(id, "message HINT: hint")``: what lifespan startup refuses. Silenced checks are left out,
@@ -216,7 +226,7 @@ def _timeout(name: str, default: float) -> float | None:
         return default
     problem = timeout_problem(name)
     if problem:
-        raise ImproperlyConfigured(problem)
+        raise ImproperlyConfigured(refusal(problem, problem))
     value: float | None = getattr(django_settings, name)
     return value
 
@@ -238,7 +248,7 @@ class _Settings:
         value = getattr(django_settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
         problem = request_threads_problem(value)
         if problem:
-            raise ImproperlyConfigured(f"{problem} {REQUEST_THREADS_HINT}")
+            raise ImproperlyConfigured(refusal(problem, f"{problem} {REQUEST_THREADS_HINT}"))
         return value
 
     @property
@@ -247,7 +257,8 @@ class _Settings:
         value = getattr(django_settings, CLIENTS_SETTING, {})
         problem = clients_shape_problem(value)
         if problem:
-            raise ImproperlyConfigured(f"{problem.message} {problem.hint}")
+            message = refusal(problem.message, f"{problem.message} {problem.hint}")
+            raise ImproperlyConfigured(message)
         return {alias: dict(entry) for alias, entry in value.items()}
 
 

@@ -155,7 +155,7 @@ class Lifespan:
         else:
             count = len(failures)
             logger.info(
-                "Lifespan %s failed (%d %s); the server prints the report.",
+                "Lifespan %s failed with %d %s; the server reports it.",
                 phase,
                 count,
                 "failure" if count == 1 else "failures",

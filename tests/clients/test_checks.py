@@ -55,8 +55,8 @@ class CheckTests(SimpleTestCase):
             ),
             (
                 {"OPTIONS": {}},
-                "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be a dotted path (module.attribute), "
-                "not None",
+                "LIFESPAN_SIGNALS_CLIENTS['a']['BACKEND'] should be a dotted path "
+                "(module.attribute), not None",
             ),
             (
                 {**HTTPX, "OPTIONS": ["x"]},
@@ -132,7 +132,7 @@ class CheckTests(SimpleTestCase):
             ("httpx.AsyncClient", {"timeout": float("inf")}, "but a float is not"),
             ("httpx.AsyncClient", {"timeout": 0}, "but an int is not"),
             (httpx, {"timeout": 10**400}, "seconds should be positive and finite"),
-            ("httpx.AsyncClient", {"timeout": "10"}, "but a str is not: seconds should be a number"),
+            (httpx, {"timeout": "10"}, "but a str is not: seconds should be a number"),
             ("httpx.AsyncClient", {"timeout": True}, "seconds should be a number"),
             (httpx, {"limits": {"keepalive_expiry": -5}}, "seconds should be positive"),
             ("httpx.AsyncClient", {"limits": {"max_conections": 5}}, "max_conections"),

@@ -103,7 +103,7 @@ class StartupTests(SimpleTestCase):
         self.assertIn("client", closed[0])
         # The server prints the report (the ASGI spec asks it to): the log only says so, once.
         self.assertIn(
-            "Lifespan startup failed (2 failures); the server prints the report.", logs.output[0]
+            "Lifespan startup failed with 2 failures; the server reports it.", logs.output[0]
         )
         self.assertNotIn("boom", "\n".join(logs.output))
 
