@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.apps import AppConfig
 from django.core import checks
 
-from lifespan_signals.conf import SETTINGS_CHECKS
+from lifespan_signals.conf import CLIENTS_SETTING, SETTINGS_CHECKS
 
 __all__ = ["LifespanSignalsConfig"]
 
@@ -29,3 +31,21 @@ class LifespanSignalsConfig(AppConfig):
         checks.register(check_request_threads, SETTINGS_CHECKS)
         checks.register(check_middleware)
         checks.register(check_asgi_application)
+        _hide_clients_on_error_pages()
+
+
+def _hide_clients_on_error_pages() -> None:
+    """Show ``LIFESPAN_SIGNALS_CLIENTS`` as ``********`` on Django's DEBUG error pages.
+
+    Its options hold credentials under keys that Django's settings filter does not take for
+    sensitive (``base_url`` and ``proxy`` with a password, ``cookies``, ``params``). The filter
+    hides a setting whose name matches its ``hidden_settings``: the whole setting is added to
+    the pattern of Django's filter, so that every filter that keeps that pattern hides it."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    hidden = SafeExceptionReporterFilter.hidden_settings
+    if hidden.search(CLIENTS_SETTING):
+        return
+    SafeExceptionReporterFilter.hidden_settings = re.compile(
+        f"{hidden.pattern}|^{CLIENTS_SETTING}$", hidden.flags
+    )

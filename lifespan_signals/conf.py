@@ -254,12 +254,14 @@ class _Settings:
     @property
     def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
         """Declared clients: alias -> ``{"BACKEND": dotted path, "OPTIONS": {keyword: value}}``."""
-        value = getattr(django_settings, CLIENTS_SETTING, {})
-        problem = clients_shape_problem(value)
+        # No local holds the value while this raises: Django's DEBUG page shows the locals of
+        # every frame of the traceback, and the value may hold credentials.
+        problem = clients_shape_problem(getattr(django_settings, CLIENTS_SETTING, {}))
         if problem:
             message = refusal(problem.message, f"{problem.message} {problem.hint}")
             raise ImproperlyConfigured(message)
-        return {alias: dict(entry) for alias, entry in value.items()}
+        declared = getattr(django_settings, CLIENTS_SETTING, {})
+        return {alias: dict(entry) for alias, entry in declared.items()}
 
 
 settings = _Settings()

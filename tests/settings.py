@@ -43,6 +43,9 @@ off, or the default given.
     clientsapp: the URL its declared clients call (default ``http://127.0.0.1:9``).
 ``LIFESPAN_TEST_CLIENTS_FAIL=1``
     clientsapp: one more declared client, which fails to open.
+``LIFESPAN_TEST_SECRETS_CASE``
+    secretsapp: which malformed ``LIFESPAN_SIGNALS_CLIENTS`` of ``secretsapp/cases.py`` to
+    declare (default ``library-auth``).
 ``LIFESPAN_TEST_REQUEST_THREADS``
     threadapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
 ``LIFESPAN_TEST_DATABASE``
