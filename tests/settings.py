@@ -46,6 +46,8 @@ off, or the default given.
 ``LIFESPAN_TEST_SECRETS_CASE``
     secretsapp: which malformed ``LIFESPAN_SIGNALS_CLIENTS`` of ``secretsapp/cases.py`` to
     declare (default ``library-auth``).
+``LIFESPAN_TEST_BAD_SETTING``
+    badsettings: which bad ``LIFESPAN_SIGNALS_*`` setting of its ``BAD`` to set (unset: none).
 ``LIFESPAN_TEST_REQUEST_THREADS``
     threadapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
 ``LIFESPAN_TEST_DATABASE``

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
+from tests.harness.catalogue import (
+    GRANIAN,
+    GUNICORN,
+    HYPERCORN,
+    LIFESPAN_DAPHNE,
+    RUNASGI,
+    UVICORN,
+)
 from tests.harness.in_process import fake_module
+from tests.harness.servers import traceback_exceptions
+from tests.projects.badsettings.settings import BAD
+
+BAD_SETTINGS = "tests.projects.badsettings.settings"
 
 MIDDLEWARE = "lifespan_signals.middleware.LifespanStateMiddleware"
 
@@ -212,3 +225,27 @@ class FindApplicationTests(SimpleTestCase):
         self.assertIsNone(settings.SETTINGS_MODULE)
         self.assertIsNone(find_application())  # tests.settings → tests.asgi, which doesn't exist
         self.assertEqual(check_asgi_application(), [])
+
+
+# -- every bad setting, refused at startup on every server ------------------------------------
+
+SERVERS = [UVICORN, HYPERCORN, GRANIAN, GUNICORN, RUNASGI, LIFESPAN_DAPHNE]
+
+
+@pytest.mark.parametrize("case", list(BAD))
+@pytest.mark.parametrize("server", [server.param() for server in SERVERS])
+def test_every_bad_setting_is_refused_at_startup_with_the_check_s_message(server, case, serve):
+    _, _, check_id, message = BAD[case]
+    proc = serve(server, settings=BAD_SETTINGS, env={"LIFESPAN_TEST_BAD_SETTING": case})
+    returncode = proc.wait_exit(30)
+    output = proc.output()
+
+    assert returncode in server.failed_exits, output
+    # The check's id and message (runasgi's own system checks print it as manage.py check does,
+    # before startup), once per process that ran the lifespan, and no traceback of ours.
+    assert f"lifespan_signals.{check_id}" in output, output
+    assert 1 <= output.count(message) <= server.processes, output
+    exceptions = traceback_exceptions(output)
+    assert [line for line in exceptions if not line.startswith(server.failure_tracebacks)] == []
+    # And W002 does not blame the application for a bad setting.
+    assert "lifespan_signals.W002" not in output, output
