@@ -461,7 +461,7 @@ def test_hanging_receiver_times_out_is_named_and_the_process_exits(serve, target
     setting = f"LIFESPAN_SIGNALS_{phase.upper()}_TIMEOUT"
     message = f"tests.projects.faultapp.apps.hang timed out: still running after 2 s ({setting})"
     assert f"Lifespan {phase} failed (1 failure):\n\n{message}" in output
-    assert output.count(message) == 1 + target.echoes_failures, output
+    assert output.count(message) == 1, output  # by the server, or by the package for ours
     # The hanging receiver was cancelled; the healthy one's clients were closed all the same.
     recorded = read_events(events)
     assert Counter(kinds(recorded)) == {
@@ -528,12 +528,11 @@ def test_failing_shutdown_receiver_among_healthy_ones_is_reported_once(serve, ta
         "shutdown": 1,
     }, recorded
     assert next(e for e in recorded if e["event"] == "shutdown")["clients"] == CLOSED
-    # One report with the one failure, logged once by the package (uvicorn logs the message it
-    # is sent, too; runasgi points to the report above).
-    lines = output.splitlines()
-    assert lines.count("Lifespan shutdown failed (1 failure):") == 1, output
+    # One report with the one failure, printed once: by uvicorn, which logs the message it is
+    # sent, or by the package's log under runasgi (which points to the report above).
     failure = "tests.projects.faultapp.apps.fail_shutdown raised RuntimeError: boom at shutdown"
-    assert output.count(failure) == 1 + target.echoes_failures, output
+    assert output.count("Lifespan shutdown failed (1 failure):") == 1, output
+    assert output.count(failure) == 1, output
     assert set(traceback_exceptions(output)) == {"RuntimeError: boom at shutdown"}, output
     assert "Lifespan shutdown complete" not in output
     assert_no_leaks(output)
