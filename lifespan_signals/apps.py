@@ -25,12 +25,12 @@ class LifespanSignalsConfig(AppConfig):
             check_settings,
         )
 
-        # The settings' checks carry a tag of their own: lifespan startup runs them (conf.py).
-        checks.register(check_settings, SETTINGS_CHECKS)
-        checks.register(check_clients, SETTINGS_CHECKS)
-        checks.register(check_request_threads, SETTINGS_CHECKS)
-        checks.register(check_middleware)
-        checks.register(check_asgi_application)
+        # All carry the tag "lifespan_signals" (manage.py check --tag lifespan_signals); the
+        # settings' checks one of their own too: lifespan startup runs them (conf.py).
+        for check in (check_settings, check_clients, check_request_threads):
+            checks.register(check, "lifespan_signals", SETTINGS_CHECKS)
+        checks.register(check_middleware, "lifespan_signals")
+        checks.register(check_asgi_application, "lifespan_signals")
         _hide_clients_on_error_pages()
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "ProjectApplication",
     "find_application",
     "get_asgi_application",
+    "innermost",
     "project_application",
     "speaks_lifespan",
     "with_lifespan",
@@ -147,18 +148,63 @@ def _asgi_module() -> str | None:
     return None
 
 
+# Where common ASGI middleware keeps the application it wraps: ``app`` (sentry-sdk's
+# SentryAsgiMiddleware, OpenTelemetry's OpenTelemetryMiddleware, Starlette's middleware, asgiref's
+# guarantee_single_callable), ``application`` (Django's static files handler, WhiteNoise's).
+WRAPPED_ATTRIBUTES = ("app", "application", "asgi_app", "wrapped", "inner", "__wrapped__")
+_DEPTH = 20  # wrappers deeper than this are not looked through (a cycle, say)
+
+
 def speaks_lifespan(app: object) -> bool | None:
-    """Whether ``app`` handles lifespan scopes: True, False, or None when it cannot be told."""
+    """Whether ``app`` handles lifespan scopes: True, False, or None when it cannot be told.
+
+    Wrappers are looked through: a middleware that keeps the application it wraps under one of
+    :data:`WRAPPED_ATTRIBUTES` speaks lifespan when what it wraps does (they pass lifespan on).
+    """
+    return _speaks_lifespan(app, _DEPTH)
+
+
+def innermost(app: object) -> object:
+    """The application ``app`` wraps, through every wrapper :func:`speaks_lifespan` sees through."""
+    for _ in range(_DEPTH):
+        if _tells(app) is not None or (inner := _wrapped(app)) is None:
+            return app
+        app = inner
+    return app
+
+
+def _speaks_lifespan(app: object, depth: int) -> bool | None:
+    told = _tells(app)
+    if told is not None:
+        return told
+    inner = _wrapped(app)
+    if inner is not None and depth > 0:
+        return _speaks_lifespan(inner, depth - 1)
+    return False if isinstance(app, ASGIHandler) else None
+
+
+def _tells(app: object) -> bool | None:
+    """What ``app`` itself says, without looking at what it wraps: None when it does not say."""
     if isinstance(app, LifespanApp):
         return True
     mapping = getattr(app, "application_mapping", None)  # a Channels ProtocolTypeRouter
     if isinstance(mapping, dict):
         return "lifespan" in mapping
-    # ASGIStaticFilesHandler (an ASGIHandler too) and similar wrappers hand lifespan on.
-    inner = getattr(app, "application", None)
-    if inner is not None and inner is not app:
-        return speaks_lifespan(inner)
-    return False if isinstance(app, ASGIHandler) else None
+    if hasattr(getattr(app, "router", None), "lifespan_context"):  # Starlette, FastAPI
+        return True
+    return None
+
+
+def _wrapped(app: object) -> object | None:
+    """The application that ``app`` (a middleware) wraps, or None."""
+    for name in WRAPPED_ATTRIBUTES:
+        try:
+            inner = getattr(app, name, None)
+        except Exception:  # a property that raises: not a wrapper we can see through
+            continue
+        if inner is not None and inner is not app and callable(inner):
+            return inner
+    return None
 
 
 def with_lifespan(app: ASGIApp) -> tuple[ASGIApp, bool]:

@@ -9,6 +9,7 @@ each kind its id.
 ``E001``, ``E002``     ``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``..._SHUTDOWN_TIMEOUT``: a bad value.
 ``E004``, ``E005``     The ASGI application cannot be called, or is a WSGI application.
 ``W001``, ``W002``     The ASGI application does not speak lifespan, or cannot be imported.
+``W005``               Whether the ASGI application speaks lifespan cannot be told.
 ``W003``, ``W004``     The state middleware is missing from ``MIDDLEWARE``, or repeated.
 ``E010`` .. ``E015``   ``LIFESPAN_SIGNALS_CLIENTS``: its shape, an entry, a backend, an option.
 ``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
@@ -111,7 +112,7 @@ def check_middleware(
 def check_asgi_application(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    from lifespan_signals.asgi import find_application, speaks_lifespan
+    from lifespan_signals.asgi import find_application, innermost, speaks_lifespan
 
     try:
         found = find_application()
@@ -129,9 +130,14 @@ def check_asgi_application(
     path, app = found
     if (problem := _not_asgi(path, app)) is not None:
         return [problem]
-    if speaks_lifespan(app) is False:
+    speaks = speaks_lifespan(app)
+    if speaks is True:
+        return []
+    inner = innermost(app)
+    what = _name(inner) if inner is app else f"{_name(inner)} (inside {_name(app)})"
+    if speaks is False:
         hint = _FIX
-        if hasattr(app, "application_mapping"):
+        if hasattr(inner, "application_mapping"):
             hint = (
                 "Use lifespan_signals.channels.ProtocolTypeRouter instead of Channels' own, or "
                 "wrap the router: application = lifespan_signals.asgi.LifespanWrapper(router)."
@@ -139,13 +145,30 @@ def check_asgi_application(
         return [
             Warning(
                 f"The ASGI application {path!r} should speak the ASGI lifespan protocol, but "
-                f"{type(app).__module__}.{type(app).__qualname__} does not: asgi_startup and "
-                "asgi_shutdown receivers will not run under uvicorn, hypercorn or granian.",
+                f"{what} does not: asgi_startup and asgi_shutdown receivers will not run under "
+                "uvicorn, hypercorn or granian.",
                 hint=hint,
                 id="lifespan_signals.W001",
             )
         ]
-    return []
+    return [
+        Warning(
+            f"The ASGI application {path!r} should speak the ASGI lifespan protocol, but whether "
+            f"{what} does cannot be told: it is not lifespan_signals' own, nor Django's, "
+            "Channels' or Starlette's, nor a middleware that keeps the application it wraps as "
+            "'.app' or '.application'.",
+            hint="If it does not, wrap it: application = "
+            "lifespan_signals.asgi.LifespanWrapper(application). If it does, silence this "
+            "warning: SILENCED_SYSTEM_CHECKS = ['lifespan_signals.W005'].",
+            id="lifespan_signals.W005",
+        )
+    ]
+
+
+def _name(app: object) -> str:
+    """The dotted name of a function, or of an object's class."""
+    target = app if inspect.isfunction(app) or inspect.isclass(app) else type(app)
+    return f"{target.__module__}.{target.__qualname__}"
 
 
 def check_clients(

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import SimpleTestCase, override_settings
 
+from lifespan_signals.asgi import LifespanWrapper
 from lifespan_signals.checks import check_asgi_application, check_middleware, check_settings
 from tests.harness.catalogue import (
     GRANIAN,
@@ -63,7 +64,9 @@ class SettingsChecksTests(SimpleTestCase):
     @override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT="30")
     def test_manage_py_check_fails_on_a_bad_setting(self):
         with self.assertRaisesMessage(SystemCheckError, "lifespan_signals.E001"):
-            call_command("check")
+            # Our checks only: daphne's own check, registered once another test imported
+            # daphne.checks, returns None (a TypeError) when daphne is not in INSTALLED_APPS.
+            call_command("check", tags=["lifespan_signals"])
 
 
 class MiddlewareChecksTests(SimpleTestCase):
@@ -123,26 +126,88 @@ class ApplicationChecksTests(SimpleTestCase):
         self.assertEqual(warning.id, "lifespan_signals.W001")
         self.assertIn("lifespan_signals.channels.ProtocolTypeRouter", warning.hint)
 
-    def test_unknown_application_passes(self):
+    def test_w005_an_application_that_cannot_be_told_is_named(self):
         async def app(scope, receive, send):
             pass
 
-        self.assertEqual(self.check(app), [])
+        [warning] = self.check(app)
+        self.assertEqual(warning.id, "lifespan_signals.W005")
+        self.assertIn(
+            "The ASGI application 'tests._fake_asgi.application' should speak the ASGI lifespan "
+            "protocol, but whether tests.test_checks.ApplicationChecksTests."
+            "test_w005_an_application_that_cannot_be_told_is_named.<locals>.app does cannot be "
+            "told",
+            warning.msg,
+        )
+        self.assertIn("LifespanWrapper(application)", warning.hint)
+        self.assertIn("SILENCED_SYSTEM_CHECKS = ['lifespan_signals.W005']", warning.hint)
+
+    def test_sentry_and_opentelemetry_middleware_are_looked_through(self):
+        from django.core.asgi import get_asgi_application as djangos
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+        from lifespan_signals.asgi import get_asgi_application, speaks_lifespan, with_lifespan
+
+        for wrap in (
+            SentryAsgiMiddleware,
+            OpenTelemetryMiddleware,
+            lambda app: SentryAsgiMiddleware(OpenTelemetryMiddleware(app)),
+        ):
+            with self.subTest(wrap):
+                plain = wrap(djangos())
+                self.assertIs(speaks_lifespan(plain), False)
+                [warning] = self.check(plain)
+                self.assertEqual(warning.id, "lifespan_signals.W001")
+                self.assertIn("but django.core.handlers.asgi.ASGIHandler (inside ", warning.msg)
+                self.assertIsInstance(with_lifespan(plain)[0], LifespanWrapper)  # runasgi wraps
+                ours = wrap(get_asgi_application())
+                self.assertIs(speaks_lifespan(ours), True)
+                self.assertEqual(self.check(ours), [])
+
+    def test_starlette_speaks_lifespan(self):
+        from starlette.applications import Starlette
+
+        from lifespan_signals.asgi import speaks_lifespan
+
+        self.assertIs(speaks_lifespan(Starlette()), True)
+        self.assertEqual(self.check(Starlette()), [])
+
+    def test_a_wrapper_cycle_is_not_followed_for_ever(self):
+        from lifespan_signals.asgi import speaks_lifespan
+
+        class Middleware:
+            def __init__(self, app=None):
+                self.app = app
+
+            async def __call__(self, scope, receive, send):
+                pass
+
+        first, second = Middleware(), Middleware()
+        first.app, second.app = second, first
+        self.assertIsNone(speaks_lifespan(first))
+        [warning] = self.check(first)
+        self.assertEqual(warning.id, "lifespan_signals.W005")
 
     def test_static_files_wrapper_is_looked_through(self):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
         from django.core.asgi import get_asgi_application
 
         # The wrapper is an ASGIHandler itself: only what it wraps tells. Around an application
-        # that cannot be told (which passes), a check that stopped at the wrapper would warn.
+        # that cannot be told, a check that stopped at the wrapper would say W001, not W005.
         async def app(scope, receive, send):
             pass
 
         with override_settings(
             INSTALLED_APPS=["django.contrib.staticfiles", "lifespan_signals"], STATIC_URL="/static/"
         ):
-            self.assertEqual(self.check(ASGIStaticFilesHandler(app)), [])
+            [unknown] = self.check(ASGIStaticFilesHandler(app))
             [warning] = self.check(ASGIStaticFilesHandler(get_asgi_application()))
+        self.assertEqual(unknown.id, "lifespan_signals.W005")  # what it wraps cannot be told
+        self.assertIn(
+            ".<locals>.app (inside django.contrib.staticfiles.handlers.ASGIStaticFilesHandler)",
+            unknown.msg,
+        )
         self.assertEqual(warning.id, "lifespan_signals.W001")
 
     def test_static_files_wrapper_around_ours_passes(self):
@@ -191,7 +256,7 @@ class ApplicationChecksTests(SimpleTestCase):
             override_settings(ASGI_APPLICATION="tests._fake_asgi.application"),
             self.assertRaisesMessage(SystemCheckError, "lifespan_signals.E005"),
         ):
-            call_command("check")
+            call_command("check", tags=["lifespan_signals"])
 
     @override_settings(ASGI_APPLICATION="tests.nowhere.application")
     def test_w002_unimportable_application(self):

@@ -150,4 +150,4 @@ class CheckTests(SimpleTestCase):
     @override_settings(LIFESPAN_SIGNALS_CLIENTS={"a": {**HTTPX, "OPTIONS": {"base_ur": "x"}}})
     def test_manage_py_check_fails_on_a_bad_setting(self):
         with self.assertRaisesMessage(SystemCheckError, "(lifespan_signals.E014)"):
-            call_command("check")
+            call_command("check", tags=["lifespan_signals"])
