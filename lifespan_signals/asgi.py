@@ -199,7 +199,7 @@ def _wrapped(app: object) -> object | None:
     """The application that ``app`` (a middleware) wraps, or None."""
     for name in WRAPPED_ATTRIBUTES:
         try:
-            inner = getattr(app, name, None)
+            inner: object = getattr(app, name, None)
         except Exception:  # a property that raises: not a wrapper we can see through
             continue
         if inner is not None and inner is not app and callable(inner):

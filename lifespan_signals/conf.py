@@ -77,11 +77,12 @@ def clients_shape_problem(value: object) -> Problem | None:
         elif not isinstance(options := entry.get("OPTIONS", {}), Mapping) or not all(
             isinstance(key, str) for key in options
         ):
-            what = "a dict with keys that are not all str" if isinstance(options, Mapping) else None
-            message = (
-                f"{where}['OPTIONS'] should be a dict of keyword arguments, not "
-                f"{what or shape(options)}."
+            what = (
+                "a dict with keys that are not all str"
+                if isinstance(options, Mapping)
+                else shape(options)
             )
+            message = f"{where}['OPTIONS'] should be a dict of keyword arguments, not {what}."
         else:
             continue
         return Problem("clients.entry", message, f"Write e.g. {_EXAMPLE}")

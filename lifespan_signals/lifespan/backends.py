@@ -162,14 +162,14 @@ async def open_backend(alias: str, entry: Mapping[str, Any]) -> tuple[Any, Close
         except BaseException:
             await _close_unentered(made)
             raise
-        closer: Closer = lambda: made.__aexit__(None, None, None)  # noqa: E731
+        exit_made: Closer = lambda: made.__aexit__(None, None, None)  # noqa: E731
         if client is None:
-            await call_closer(closer)
+            await call_closer(exit_made)
             raise TypeError(
                 f"{SETTING}[{alias!r}]: {entry['BACKEND']} yielded None, not a client. Did the "
                 "factory yield the client? Write 'yield client', not a bare 'yield'."
             )
-        return client, closer
+        return client, exit_made
     if made is None:
         raise TypeError(
             f"{SETTING}[{alias!r}]: {entry['BACKEND']} returned None, not a client. Did the "
