@@ -132,3 +132,23 @@ def _environ():
     import os
 
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+
+def test_a_shutdown_report_that_quotes_an_option_hides_it(caplog):
+    # The client's close fails with a message that quotes one of its OPTIONS.
+    caplog.set_level("DEBUG")
+    name = f"api {MARKER}"
+    entry = {"BACKEND": "tests.clients.backends.Recorder", "OPTIONS": {"name": name}}
+
+    async def run():
+        async with lifespan():
+            pass
+
+    with override_settings(LIFESPAN_SIGNALS_CLIENTS={"api": {**entry}}):
+        entry["OPTIONS"]["fail_close"] = True
+        with pytest.raises(LifespanFailed) as failed:
+            async_to_sync(run)()
+    assert "Lifespan shutdown failed (1 failure)" in failed.value.message
+    assert "raised RuntimeError: *** cannot close" in failed.value.message
+    assert_hidden(failed.value.message, "the shutdown report")
+    assert_hidden(caplog.text, "the logs")
