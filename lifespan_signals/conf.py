@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +133,19 @@ def redact(text: str) -> str:
     """``text`` with every value of ``LIFESPAN_SIGNALS_CLIENTS`` (each client's ``OPTIONS``, or
     anything in a malformed entry) replaced by ``'***'``: for messages that quote a library's
     own error, which may hold a credential."""
-    secrets = sorted(_secrets(getattr(django_settings, CLIENTS_SETTING, {})), key=len, reverse=True)
-    for secret in secrets:
+    secrets = _secrets(getattr(django_settings, CLIENTS_SETTING, {}))
+    # An exception's type is named, even when an option has its name ("exception": "SystemExit").
+    secrets -= _EXCEPTION_NAMES | set(re.findall(r"raised ([\w.]+)", text))
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+_EXCEPTION_NAMES = {
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 
 def _secrets(value: object, *, in_options: bool = False) -> set[str]:

@@ -323,8 +323,8 @@ def test_a_bad_timeout_setting_is_a_clear_error_before_anything_runs(events, tmp
         output = server.output()
     assert code == 1, output
     assert (
-        "Error: LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive number of seconds or None, "
-        "not 'abc'."
+        "Error: lifespan_signals.E001: LIFESPAN_SIGNALS_STARTUP_TIMEOUT should be a positive "
+        "number of seconds or None, not 'abc'. HINT: "
     ) in output
     assert "Traceback" not in output
     assert kinds(events) == []
