@@ -11,6 +11,7 @@ each kind its id.
 ``W001``, ``W002``     The ASGI application does not speak lifespan, or cannot be imported.
 ``W003``, ``W004``     The state middleware is missing from ``MIDDLEWARE``, or repeated.
 ``E010`` .. ``E015``   ``LIFESPAN_SIGNALS_CLIENTS``: its shape, an entry, a backend, an option.
+``W020``               ``manage.py runserver`` runs no lifespan (Daphne's, staticfiles', Django's).
 ``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
 ``W030``               ``LIFESPAN_SIGNALS_REQUEST_THREADS`` on a release it was not tested with.
 =====================  ==========================================================================
@@ -43,6 +44,7 @@ __all__ = [
     "check_clients",
     "check_middleware",
     "check_request_threads",
+    "check_runserver",
     "check_settings",
 ]
 
@@ -236,5 +238,57 @@ def check_request_threads(
             hint="Run your tests with the setting on before you deploy, or set "
             "LIFESPAN_SIGNALS_REQUEST_THREADS = None to keep Django's own threads.",
             id="lifespan_signals.W030",
+        )
+    ]
+
+
+# The runserver commands that run no lifespan, by the application that has them. Django's own
+# (django.core's) never runs while lifespan_signals is installed: an application's wins over it.
+_RUNSERVERS = {
+    "daphne": "Daphne's runserver",
+    "django.contrib.staticfiles": "staticfiles' runserver (Django's WSGI runserver)",
+}
+_OUR_RUNSERVER = "lifespan_signals.management.commands.runserver"
+
+
+def check_runserver(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``manage.py runserver`` runs the lifespan, when the project has something that needs it."""
+    from django.core.management import get_commands, load_command_class
+
+    from lifespan_signals.resources import registered
+    from lifespan_signals.signals import asgi_shutdown, asgi_startup
+
+    needs = (
+        bool(getattr(settings, CLIENTS_SETTING, None))
+        or asgi_startup.has_listeners()
+        or asgi_shutdown.has_listeners()
+        or bool(registered())
+    )
+    app = get_commands().get("runserver")
+    if not needs or app == "lifespan_signals" or app is None:
+        return []
+    whose = _RUNSERVERS.get(app)
+    if whose is None:  # another application's runserver, perhaps a wrapper of ours
+        try:
+            command = type(load_command_class(app, "runserver"))
+        except Exception:
+            return []
+        if any(cls.__module__ == _OUR_RUNSERVER for cls in command.__mro__):
+            return []
+        whose = f"the runserver of {app!r}"
+    first: list[str] = [name for name in _RUNSERVERS if name in settings.INSTALLED_APPS]
+    before = " and ".join(repr(name) for name in first or [app])
+    return [
+        Warning(
+            f"manage.py runserver should run the ASGI lifespan, but it is {whose}, "
+            "which runs none: declared clients are not opened, asgi_startup receivers do not "
+            "run, and views that use them fail.",
+            hint=f"List 'lifespan_signals' in INSTALLED_APPS before {before}: runserver is then "
+            "lifespan_signals' own, which runs the lifespan (or serve with 'manage.py "
+            "runasgi'). For a runserver without the lifespan, add 'lifespan_signals.W020' to "
+            "SILENCED_SYSTEM_CHECKS.",
+            id="lifespan_signals.W020",
         )
     ]

@@ -30,6 +30,10 @@ off, or the default given.
 ``LIFESPAN_TEST_EXTRA_APP``
     faultapp: an application added to ``INSTALLED_APPS``; the autoreloader logs (at DEBUG) when it
     first sees one of its files.
+``LIFESPAN_TEST_APPS_ORDER``
+    runserverapp: a comma-separated list of applications (``lifespan_signals``, ``daphne``,
+    ``django.contrib.staticfiles``) listed first in ``INSTALLED_APPS``, in that order, before
+    faultapp's (default: ``lifespan_signals``). The order picks the ``runserver`` command.
 ``LIFESPAN_TEST_RAISE=<phase>:<kind>:<name>``
     hardapp: a ``kind`` (``receiver`` or ``resource``) that raises ``name`` in ``phase``
     (``startup`` or ``shutdown``): ``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``,

@@ -109,6 +109,14 @@ def _runasgi(*fixed: str) -> Callable[[str, Sequence[str]], list[str]]:
     return command
 
 
+def _runserver(*fixed: str) -> Callable[[str, Sequence[str]], list[str]]:
+    # lifespan_signals' runserver (when it is the one INSTALLED_APPS picks): runasgi by that name.
+    def command(app: str, options: Sequence[str]) -> list[str]:
+        return [PYTHON, "manage.py", "runserver", *fixed, *options, "127.0.0.1:0"]
+
+    return command
+
+
 def _daphne(module: str) -> Callable[[str, Sequence[str]], list[str]]:
     def command(app: str, options: Sequence[str]) -> list[str]:
         return [PYTHON, "-m", module, *options, "-b", "127.0.0.1", "-p", "0", app]
@@ -191,6 +199,9 @@ GUNICORN = Server(
 # a port of its own (port 0): the last banner names the one that serves.
 RUNASGI = Server("runasgi", _runasgi("--noreload"), _RUNASGI_PORT, requires=("daphne",))
 RUNASGI_RELOAD = Server("runasgi-reload", _runasgi(), _RUNASGI_PORT, requires=("daphne",))
+# lifespan_signals' runserver: runasgi's banner and exit codes. Daphne's and Django's runserver do
+# not report the port they bound (reports_port None: the harness looks at the sockets).
+RUNSERVER = Server("runserver", _runserver(), _RUNASGI_PORT, requires=("daphne",))
 _DAPHNE_PORT = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
 # Daphne's own command line (no lifespan): for the benchmarks.
 DAPHNE = Server("daphne", _daphne("daphne"), _DAPHNE_PORT, requires=("daphne",))
@@ -216,6 +227,7 @@ SERVERS = {
         GUNICORN,
         RUNASGI,
         RUNASGI_RELOAD,
+        RUNSERVER,
         DAPHNE,
         LIFESPAN_DAPHNE,
         UPSTREAM,
