@@ -14,13 +14,14 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "True").lower() in {"1", "true", "yes", "
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
+    # First: its runserver (manage.py runserver) runs the lifespan, not staticfiles' own.
+    "lifespan_signals",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "lifespan_signals",
     "sampleproject.shop",
 ]
 

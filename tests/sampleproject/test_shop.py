@@ -115,6 +115,7 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
             first = (await self.async_client.get("/", headers=forwarded)).content.decode()
             second = (await self.async_client.get("/", headers=forwarded)).content.decode()
         self.assertIn('data-promotion="AUTUMN15"', second)
+        self.assertIn('<link rel="icon" href="data:,">', second)  # no GET /favicon.ico: no 404
         self.assertIn("Merino hiking socks", second)
         for name, client in (("aiohttp", "aiohttp"), ("httpx", "httpx")):
             self.assertEqual(stat(first, f"{name}-id"), id(clients[client]))
