@@ -314,7 +314,13 @@ class FailureTests(ClientsTestCase):
                 {"a": {**HTTPX, "OPTIONS": {"base_ur": "x"}}},
                 "which does not accept 'base_ur'. Did you mean 'base_url'?",
             ),
-            ({"a": {**HTTPX, "OPTIONS": {"timeout": -1}}}, "seconds should be positive"),
+            (
+                {"a": {**HTTPX, "OPTIONS": {"timeout": -1}}},
+                # the public name of the error; a full stop before the hint
+                "raised lifespan_signals.clients.ClientConfigError: LIFESPAN_SIGNALS_CLIENTS['a']"
+                "['OPTIONS']['timeout'] should be convertible for httpx.AsyncClient, but -1 is "
+                "not: seconds should be positive and finite (None: no limit). Use positive",
+            ),
         ]:
             with self.subTest(value), override_settings(LIFESPAN_SIGNALS_CLIENTS=value):
                 self.assert_startup_fails(text)
