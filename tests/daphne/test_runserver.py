@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 from django.core.checks import Warning
 from django.core.management import call_command, get_commands
+from django.core.management.base import CommandError
 from django.test import override_settings
 
 from lifespan_signals.checks import check_runserver
@@ -180,6 +181,37 @@ def test_apps_py_broken_while_serving_is_shown_then_fixed(serve, events, tmp_pat
     output = server.output()
     assert kinds(events) == ["startup", "shutdown"] * 2, output
     assert traceback_exceptions(output) == ["SyntaxError: expected ':'"], output
+
+
+# -- in process: the command, which runserver runs, the check ----------------------------------
+
+
+def test_without_daphne_the_error_says_what_to_install_and_how_to_do_without():
+    # None in sys.modules makes the import fail, as when Daphne is not installed.
+    with (
+        mock.patch.dict(sys.modules, {"daphne": None}),
+        pytest.raises(CommandError) as caught,
+    ):
+        call_command("runserver", "--noreload", "--skip-checks", "127.0.0.1:0")
+    message = str(caught.value)
+    assert message.startswith("runserver runs the lifespan with Daphne, which is not installed (")
+    assert message.endswith(
+        "Install it: pip install 'lifespan-signals[daphne]'. Or run Django's WSGI runserver, "
+        "without the lifespan: manage.py runserver --noasgi."
+    )
+
+
+def test_help_documents_every_option():
+    parser = Command().create_parser("manage.py", "runserver")
+    assert "--noasgi" in parser.format_help()
+    assert "--graceful-timeout" in parser.format_help()  # runasgi's options
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no help"
+
+
+def test_messages_name_the_command_the_user_typed():
+    with pytest.raises(CommandError, match=r"^runserver found no ASGI application\."):
+        Command().get_application({})
 
 
 # -- which runserver runs, in process; the check -----------------------------------------------

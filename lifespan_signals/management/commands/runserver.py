@@ -25,6 +25,7 @@ from lifespan_signals.management.commands.runasgi import Command as RunasgiComma
 
 
 class Command(RunasgiCommand):
+    command_name = "runserver"
     help = (
         "Start a development web server that runs the ASGI lifespan: runasgi under runserver's "
         "name (Daphne, with asgi_startup before serving and asgi_shutdown on exit and before "
