@@ -312,3 +312,29 @@ def test_manage_py_check_shows_w020():
         err = StringIO()
         call_command("check", stderr=err)
     assert "lifespan_signals.W020" in err.getvalue()
+
+
+def test_no_w020_when_another_apps_runserver_cannot_be_loaded():
+    # Its own import error is for manage.py to report, not this check.
+    with (
+        mock.patch("django.core.management.get_commands", return_value={"runserver": "broken"}),
+        mock.patch("django.core.management.load_command_class", side_effect=ImportError("x")),
+    ):
+        assert _check(_apps("lifespan_signals"), **CLIENTS) == []
+
+
+@pytest.mark.parametrize(
+    ("installed", "options", "static"),
+    [
+        (_apps("lifespan_signals", STATIC), {"insecure_serving": True}, True),
+        (_apps("lifespan_signals", STATIC), {"use_static_handler": False}, False),
+        (_apps("lifespan_signals", STATIC), {}, False),  # DEBUG is False
+        (_apps("lifespan_signals"), {"insecure_serving": True}, False),
+    ],
+)
+def test_noasgi_serves_static_files_as_staticfiles_runserver_does(installed, options, static):
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+    with override_settings(INSTALLED_APPS=installed, STATIC_URL="/static/"):
+        handler = Command().get_handler(**options)
+    assert isinstance(handler, StaticFilesHandler) is static
