@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import signal
 import sys
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -542,3 +544,62 @@ def test_run_refuses_what_it_cannot_run_before_startup(words, message):
     ):
         call_command("lifespan", *words)
     assert events == []
+
+
+# -- what a failed lifespan tells the command ----------------------------------------------------
+
+
+async def fails_at_startup(**kwargs):
+    raise RuntimeError("database is down")
+
+
+def test_a_report_that_reached_no_handler_is_in_the_command_error():
+    # A project's LOGGING without disable_existing_loggers=False disables our loggers when
+    # loading the application runs django.setup() again: the report was never shown, so the
+    # command's error holds it.
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    disabled = {logger: logger.disabled for logger in loggers}
+    try:
+        with (
+            override_settings(LOGGING={"version": 1}),
+            connected(asgi_startup, fails_at_startup),
+            pytest.raises(CommandError) as raised,
+        ):
+            call_command(LifespanPreflight(), verbosity=0)
+    finally:
+        for logger, was in disabled.items():
+            logger.disabled = was
+    assert logging.getLogger("lifespan_signals.lifespan.machine").disabled is False
+    message = str(raised.value)
+    assert "tests.test_commands.fails_at_startup raised RuntimeError: database is down" in message
+    assert "The report is above." not in message
+
+
+def test_a_report_that_was_logged_is_not_repeated_in_the_command_error(caplog):
+    with connected(asgi_startup, fails_at_startup), pytest.raises(CommandError) as raised:
+        call_command(LifespanPreflight(), verbosity=0)
+    assert str(raised.value) == (
+        "Lifespan startup failed, so the command did not run. The report is above."
+    )
+    assert "database is down" in caplog.text
+
+
+def test_the_preflight_shows_a_step_given_up_on_with_the_time_it_was_given(capsys):
+    async def hangs(**kwargs):
+        await asyncio.sleep(3600)
+
+    def slow_shutdown(**kwargs):
+        time.sleep(1.0)  # after startup gave up on hangs()
+
+    with (
+        override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=0.3),
+        connected(asgi_startup, hangs),
+        connected(asgi_shutdown, slow_shutdown),
+        pytest.raises(CommandError),
+    ):
+        call_command(LifespanPreflight())
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if ".hangs" in line]
+    milliseconds = float(re.search(r"([\d.]+) ms", line).group(1))
+    assert 250 <= milliseconds < 900, line  # its 0.3 s, not until the listing was printed
+    assert line.endswith("FAILED"), line

@@ -83,7 +83,11 @@ class Command(LifespanCommand):
         """Each step the engine recorded (an application of another kind records none)."""
         if verbosity < 1 or self.lifespan_driver is None:
             return
-        steps = self.lifespan_driver.record.steps
+        # In the order they began (those that never started last).
+        steps = sorted(
+            self.lifespan_driver.record.steps,
+            key=lambda step: (step.started is None, step.started or 0.0),
+        )
         width = max((len(step.name) for step in steps), default=0)
         for phase in ("startup", "shutdown"):
             ran = [step for step in steps if step.phase == phase]
