@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
 from django.conf import settings
@@ -16,6 +16,9 @@ from django.utils.module_loading import import_string
 from lifespan_signals import conf
 from lifespan_signals.lifespan import serve_lifespan
 from lifespan_signals.threads import RequestThreads, supported
+
+if TYPE_CHECKING:
+    from lifespan_signals._one_hop import OneHop
 
 __all__ = [
     "LifespanASGIHandler",
@@ -93,10 +96,15 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
 
     # None (Django's new thread per request) also for subclasses that skip __init__.
     request_threads: RequestThreads | None = None
+    one_hop: OneHop | None = None  # LIFESPAN_SIGNALS_ONE_HOP: the request path of _one_hop
 
     def __init__(self) -> None:
         super().__init__()
         self.request_threads = _request_threads()
+        if conf.settings.ONE_HOP and self.request_threads is not None:
+            from lifespan_signals._one_hop import OneHop
+
+            self.one_hop = OneHop(self, self.request_threads)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -105,18 +113,9 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
         if threads is None or scope["type"] not in ("http", "lifespan"):
             await super().__call__(scope, receive, send)  # Django's way; it refuses websockets
         elif scope["type"] == "lifespan":
-            threads.open()
-
-            async def send_after_closing(message: dict[str, Any]) -> None:
-                # Stop the kept threads before the server hears that shutdown is over.
-                if message["type"].startswith("lifespan.shutdown."):
-                    threads.close()
-                await send(message)
-
-            try:
-                await super().__call__(scope, receive, send_after_closing)
-            finally:
-                threads.close()
+            await _closing_threads([threads], super().__call__, scope, receive, send)
+        elif self.one_hop is not None:
+            await self.one_hop(scope, receive, send)
         else:
             thread = threads.acquire()
             try:
@@ -137,9 +136,67 @@ class LifespanWrapper(_LifespanSupport, _Wrapper):
     application that does not speak lifespan (Django's own handler) is left out, as servers do.
     """
 
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        pools = _inner_request_threads(self.app) if scope["type"] == "lifespan" else []
+        if not pools:
+            await super().__call__(scope, receive, send)
+            return
+        # A LifespanASGIHandler inside never sees the lifespan: stop its threads from here.
+        await _closing_threads(pools, super().__call__, scope, receive, send)
+
     def _inner_app(self) -> ASGIApp | None:
         # Ours inside ours would send the signals twice.
         return None if isinstance(self.app, _LifespanSupport) else self.app
+
+
+async def _closing_threads(
+    pools: list[RequestThreads],
+    app: ASGIApp,
+    scope: Scope,
+    receive: ASGIReceiveCallable,
+    send: ASGISendCallable,
+) -> None:
+    """Serve the lifespan with ``app``; stop the pools' kept threads at shutdown."""
+    for pool in pools:
+        pool.open()
+
+    def close() -> None:
+        for pool in pools:
+            pool.close()
+
+    async def send_after_closing(message: dict[str, Any]) -> None:
+        # Stop the kept threads before the server hears that shutdown is over.
+        if message["type"].startswith("lifespan.shutdown."):
+            close()
+        await send(message)
+
+    try:
+        await app(scope, receive, send_after_closing)
+    finally:
+        close()
+
+
+def _inner_request_threads(app: object) -> list[RequestThreads]:
+    """The request threads of each LifespanASGIHandler that ``app`` wraps (``.app``,
+    ``.application``, a Channels router's applications), however deep."""
+    found: list[RequestThreads] = []
+    seen: set[int] = set()
+    todo = [app]
+    while todo:
+        inner = todo.pop()
+        if id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        if isinstance(inner, LifespanASGIHandler) and inner.request_threads is not None:
+            found.append(inner.request_threads)
+        todo += [getattr(inner, name, None) for name in ("app", "application")]
+        mapping = getattr(inner, "application_mapping", None)
+        if isinstance(mapping, dict):
+            todo += mapping.values()
+        todo = [item for item in todo if item is not None]
+    return found
 
 
 def _request_threads() -> RequestThreads | None:

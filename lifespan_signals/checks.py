@@ -12,12 +12,19 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.handlers.wsgi import WSGIHandler
 
-from lifespan_signals.conf import REQUEST_THREADS_HINT, request_threads_problem, timeout_problem
+from lifespan_signals.conf import (
+    ONE_HOP_HINT,
+    REQUEST_THREADS_HINT,
+    one_hop_problem,
+    request_threads_problem,
+    timeout_problem,
+)
 
 __all__ = [
     "check_asgi_application",
     "check_clients",
     "check_middleware",
+    "check_one_hop",
     "check_request_threads",
     "check_settings",
 ]
@@ -205,3 +212,14 @@ def check_request_threads(
             id="lifespan_signals.W030",
         )
     ]
+
+
+def check_one_hop(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``LIFESPAN_SIGNALS_ONE_HOP``: a bool, and request threads to run on when True."""
+    value = getattr(settings, "LIFESPAN_SIGNALS_ONE_HOP", False)
+    threads = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    if problem := one_hop_problem(value, threads):
+        return [Error(problem, hint=ONE_HOP_HINT, id="lifespan_signals.E032")]
+    return []
