@@ -184,8 +184,21 @@ def _call_async(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
     return done.result()
 
 
-def _to_sync(function: Callable[..., Any]) -> Callable[..., Any]:
-    return functools.wraps(function)(functools.partial(_call_async, function))
+class _ToSync:
+    """``function`` (async), callable from the sync chain, as Django's ``async_to_sync`` gives it."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        # Not its __dict__: that may hold the mark of a coroutine function (markcoroutinefunction).
+        functools.update_wrapper(self, function, updated=())
+        self.function = function
+        if hasattr(function, "__self__"):
+            self.__self__ = function.__self__  # Django names the middleware by it in errors
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _call_async(self.function, *args, **kwargs)
+
+
+_to_sync = _ToSync
 
 
 class SyncChain(base.BaseHandler):

@@ -1,9 +1,17 @@
 from django.urls import path
 
 from tests.onehopapp import views
+from tests.threadapp import views as thread_views
 
 urlpatterns = [
-    path("", views.sync_view),
+    # tests.threadapp's, for the servers' tests (the exclusivity contract of request threads)
+    path("", thread_views.sync_view),
+    path("health/", thread_views.health),
+    path("report/", thread_views.report),
+    path("db/", thread_views.db_view),
+    path("pool/", views.pool_view),
+    # the one-hop path's own
+    path("sync/", views.sync_view),
     path("async/", views.async_view),
     path("sleep/", views.sleep_view),
     path("async-sleep/", views.async_sleep_view),
@@ -14,5 +22,4 @@ urlpatterns = [
     path("body/", views.body_sync),
     path("abody/", views.body_async),
     path("task/", views.task_view),
-    path("health/", views.health),
 ]

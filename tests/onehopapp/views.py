@@ -93,6 +93,7 @@ def sleep_view(request: HttpRequest) -> JsonResponse:
 
 
 async def async_sleep_view(request: HttpRequest) -> HttpResponse:
+    events.append("async_sleep_view started")
     try:
         await asyncio.sleep(float(request.GET.get("sleep", "0")))
     except asyncio.CancelledError:
@@ -159,5 +160,11 @@ async def task_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(_name())
 
 
-def health(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
+def pool_view(request: HttpRequest) -> JsonResponse:
+    """The PostgreSQL backend this request used, and the pool's idle connections after it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    return JsonResponse({"backend": backend, "pid": os.getpid()})

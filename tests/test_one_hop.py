@@ -1,0 +1,380 @@
+"""LIFESPAN_SIGNALS_ONE_HOP in process: the setting, and the request path message by message.
+
+Each gate of the one-hop path: one thread hop for a sync request; which thread and loop each
+part runs on; streamed and file responses; large uploads; client disconnects; tasks that outlive
+the response; the request threads stopped at lifespan shutdown, also behind ``LifespanWrapper``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from asgiref import sync as asgiref_sync
+from asgiref.testing import ApplicationCommunicator
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import request_finished, request_started
+from django.test import SimpleTestCase, override_settings
+
+from lifespan_signals.asgi import LifespanASGIHandler, LifespanWrapper, get_asgi_application
+from lifespan_signals.checks import check_one_hop
+from tests.onehopapp import views
+from tests.servers import REPO_ROOT
+from tests.utils import Lifespan, connected, http_scope, needs_request_threads
+
+STARTPROJECT = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+MIDDLEWARE = [
+    "lifespan_signals.middleware.LifespanStateMiddleware",
+    "tests.onehopapp.views.SyncMiddleware",
+    "tests.onehopapp.views.AsyncOnlyMiddleware",
+]
+ONE_HOP = {
+    "LIFESPAN_SIGNALS_REQUEST_THREADS": 2,
+    "LIFESPAN_SIGNALS_ONE_HOP": True,
+    "ROOT_URLCONF": "tests.onehopapp.urls",
+    "MIDDLEWARE": MIDDLEWARE,
+}
+PREFIX = "lifespan-signals-request"
+
+
+class Exchange:
+    """One request through ``app``: send it, read what the application answers."""
+
+    def __init__(self, app, path, *, method="GET", headers=(), query=b""):
+        scope = http_scope(path, query=query)
+        scope["method"] = method
+        scope["headers"] = [*scope["headers"], *headers]
+        self.communicator = ApplicationCommunicator(app, scope)
+
+    async def send(self, *chunks: bytes) -> None:
+        for index, chunk in enumerate(chunks or [b""]):
+            more = index < len(chunks) - 1
+            await self.communicator.send_input(
+                {"type": "http.request", "body": chunk, "more_body": more}
+            )
+
+    async def response(self):
+        """(status, headers, body), once the body is complete; the application then ends."""
+        start = await self.communicator.receive_output(10)
+        assert start["type"] == "http.response.start", start
+        parts = []
+        while True:
+            message = await self.communicator.receive_output(10)
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await self.communicator.wait(10)
+        return start["status"], dict(start["headers"]), parts
+
+    async def disconnect(self) -> None:
+        await self.communicator.send_input({"type": "http.disconnect"})
+
+
+async def get(app, path, **kwargs):
+    exchange = Exchange(app, path, **kwargs)
+    await exchange.send()
+    status, headers, parts = await exchange.response()
+    return status, headers, b"".join(parts)
+
+
+class Recorder:
+    """A receiver that records the thread it ran in (connect it with ``connected``)."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def __call__(self, **kwargs) -> None:
+        self.threads.append(threading.current_thread().name)
+
+
+async def wait_for(predicate, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+# -- the setting ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1, "yes", None], ids=repr)
+def test_a_non_bool_is_refused_with_the_value_and_the_fix(value):
+    with override_settings(LIFESPAN_SIGNALS_ONE_HOP=value, LIFESPAN_SIGNALS_REQUEST_THREADS=4):
+        with pytest.raises(ImproperlyConfigured) as error:
+            get_asgi_application()
+        (message,) = check_one_hop()
+    assert f"LIFESPAN_SIGNALS_ONE_HOP should be True or False, not {value!r}." in str(error.value)
+    assert message.id == "lifespan_signals.E032"
+    assert message.hint in str(error.value)
+
+
+def test_true_needs_request_threads():
+    with override_settings(LIFESPAN_SIGNALS_ONE_HOP=True):
+        with pytest.raises(ImproperlyConfigured, match="should come with LIFESPAN_SIGNALS_REQ"):
+            get_asgi_application()
+        (message,) = check_one_hop()
+    assert message.id == "lifespan_signals.E032"
+
+
+def test_off_by_default():
+    assert check_one_hop() == []
+    assert LifespanASGIHandler().one_hop is None
+
+
+def test_manage_py_check_fails_without_request_threads():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.onehopapp.settings"}
+    env["LIFESPAN_TEST_REQUEST_THREADS"] = ""
+    command = [sys.executable, "manage.py", "check"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1, result
+    assert "?: (lifespan_signals.E032) LIFESPAN_SIGNALS_ONE_HOP = True should come" in result.stderr
+
+
+# -- the path, message by message -------------------------------------------------------------
+
+
+@needs_request_threads
+@override_settings(**ONE_HOP)
+class OneHopTests(SimpleTestCase):
+    def setUp(self) -> None:
+        views.tasks.clear()
+        views.events.clear()
+
+    async def test_a_sync_request_is_one_hop_with_startproject_s_middleware(self):
+        hops = []
+        original = asgiref_sync.SyncToAsync.__call__
+
+        async def counting(self, *args, **kwargs):
+            hops.append(self.func)
+            return await original(self, *args, **kwargs)
+
+        with override_settings(MIDDLEWARE=STARTPROJECT):
+            app = get_asgi_application()
+            asgiref_sync.SyncToAsync.__call__ = counting
+            try:
+                status, _, _ = await get(app, "/health/")
+            finally:
+                asgiref_sync.SyncToAsync.__call__ = original
+        self.assertEqual(status, 200)
+        self.assertEqual(len(hops), 1, hops)  # Django's ASGIHandler: 16
+
+    async def test_a_sync_view_runs_in_the_request_thread_and_async_to_sync_on_the_loop(self):
+        app = get_asgi_application()
+        started = Recorder()
+        with connected(request_started, started):
+            status, headers, body = await get(app, "/sync/")
+        answer = json.loads(body)
+        self.assertEqual(status, 200)
+        self.assertTrue(answer["view"].startswith(PREFIX))
+        self.assertEqual(started.threads, [answer["view"]])
+        self.assertEqual(answer["middleware"], answer["view"])
+        self.assertEqual(answer["async_to_sync_loop"], id(asyncio.get_running_loop()))
+        # Async-only middleware: on the loop; its sync_to_async in the request thread.
+        self.assertEqual(headers[b"X-Async-Loop"], str(id(asyncio.get_running_loop())).encode())
+        self.assertEqual(headers[b"X-Async-Sync-To-Async"].decode(), answer["view"])
+        app.request_threads.close()
+
+    async def test_an_async_view_runs_on_the_loop_and_sync_to_async_in_the_request_thread(self):
+        app = get_asgi_application()
+        status, _, body = await get(app, "/async/")
+        answer = json.loads(body)
+        self.assertEqual(status, 200)
+        self.assertEqual(answer["view_thread"], threading.current_thread().name)
+        self.assertEqual(answer["loop"], id(asyncio.get_running_loop()))
+        self.assertTrue(answer["sync_to_async"].startswith(PREFIX))
+        self.assertEqual(answer["sync_to_async"], answer["middleware"])
+        app.request_threads.close()
+
+    async def test_request_finished_once_in_the_request_thread_before_it_is_reused(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            answers = [json.loads((await get(app, "/sync/"))[2]) for _ in range(3)]
+        threads = {answer["view"] for answer in answers}
+        self.assertEqual(len(threads), 1)  # kept and reused
+        self.assertEqual(finished.threads, [answers[0]["view"]] * 3)
+        app.request_threads.close()
+
+    async def test_streaming_with_a_sync_iterator_reads_it_in_the_request_thread(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            exchange = Exchange(app, "/stream/")
+            await exchange.send()
+            status, _, parts = await exchange.response()
+        lines = b"".join(parts).decode().splitlines()
+        self.assertEqual(status, 200)
+        self.assertEqual([line.split(":")[0] for line in lines], ["0", "1", "2"])
+        (thread,) = {line.split(":")[1] for line in lines}
+        self.assertTrue(thread.startswith(PREFIX))
+        self.assertEqual(finished.threads, [thread])  # closed after streaming, in its thread
+        app.request_threads.close()
+
+    async def test_streaming_with_an_async_iterator_on_the_loop(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            _, _, body = await get(app, "/astream/")
+        loop = str(id(asyncio.get_running_loop()))
+        self.assertEqual(body.decode(), f"0:{loop}\n1:{loop}\n2:{loop}\n")
+        self.assertEqual(len(finished.threads), 1)
+        self.assertTrue(finished.threads[0].startswith(PREFIX))
+        app.request_threads.close()
+
+    async def test_file_response_in_chunks_and_the_file_closed(self):
+        app = get_asgi_application()
+        exchange = Exchange(app, "/file/")
+        await exchange.send()
+        status, headers, parts = await exchange.response()
+        with open(views.__file__, "rb") as file:  # noqa: ASYNC230 - a small local file
+            self.assertEqual(b"".join(parts), file.read())
+        self.assertEqual(status, 200)
+        self.assertEqual(headers[b"Content-Length"], str(len(b"".join(parts))).encode())
+        app.request_threads.close()
+
+    async def test_a_20_mb_upload_is_spooled_to_disk_and_read_by_a_sync_view(self):
+        app = get_asgi_application()
+        boundary = "one-hop-boundary"
+        payload = os.urandom(20 * 1024 * 1024)
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="field"\r\n\r\nvalue\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        body = head + payload + f"\r\n--{boundary}--\r\n".encode()
+        headers = [
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        exchange = Exchange(app, "/upload/", method="POST", headers=headers)
+        step = 64 * 1024  # as servers deliver a body: in chunks
+        await exchange.send(*(body[start : start + step] for start in range(0, len(body), step)))
+        status, _, parts = await exchange.response()
+        answer = json.loads(b"".join(parts))
+        self.assertEqual(status, 200, parts)
+        self.assertEqual(answer["size"], len(payload))
+        self.assertTrue(answer["on_disk"])  # a TemporaryUploadedFile
+        self.assertTrue(answer["body_spooled"])  # the request body rolled over to disk
+        self.assertEqual(answer["field"], "value")
+        app.request_threads.close()
+
+    async def test_request_body_and_post_in_sync_and_async_views(self):
+        app = get_asgi_application()
+        form = [(b"content-type", b"application/x-www-form-urlencoded")]
+        for path in ("/body/", "/abody/"):
+            with self.subTest(path=path):
+                exchange = Exchange(app, path, method="POST", headers=form)
+                await exchange.send(b"a=1&", b"b=2")
+                status, _, parts = await exchange.response()
+                answer = json.loads(b"".join(parts))
+                self.assertEqual(status, 200)
+                self.assertEqual(answer, {"body": "a=1&b=2", "post": {"a": "1", "b": "2"}})
+        app.request_threads.close()
+
+    async def test_a_task_started_by_a_view_may_call_sync_to_async_after_the_response(self):
+        app = get_asgi_application()
+        status, _, body = await get(app, "/task/")
+        self.assertEqual((status, body.decode()), (200, threading.current_thread().name))
+        (task,) = views.tasks
+        task.go.set()
+        thread = await asyncio.wait_for(task, 5)  # "ThreadSensitiveContext has exited" before
+        # A thread of its own, as Django gives each request's leftovers; not the request thread,
+        # which serves other requests by now.
+        self.assertTrue(thread.startswith("lifespan-signals-after"), thread)
+        app.request_threads.close()
+
+    @override_settings(MIDDLEWARE=MIDDLEWARE[:2])  # sync only: no async part to cancel
+    async def test_a_disconnect_during_a_sync_view_finishes_once_and_the_thread_is_clean(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            exchange = Exchange(app, "/sleep/", query=b"sleep=0.2")
+            await exchange.send()
+            await exchange.disconnect()
+            # The view cannot be cancelled: it runs to its end; the response goes to a server
+            # that drops it.
+            status, _, _ = await exchange.response()
+            self.assertEqual(status, 200)
+            self.assertEqual(views.events, ["sleep_view done"])
+            self.assertEqual(len(finished.threads), 1)
+            answer = json.loads((await get(app, "/sync/"))[2])
+        self.assertEqual(finished.threads[1:], [answer["view"]])  # the same, kept thread
+        self.assertEqual(answer["view"], finished.threads[0])
+        app.request_threads.close()
+
+    async def test_a_disconnect_cancels_an_async_view_finishes_once_and_sends_nothing(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            exchange = Exchange(app, "/async-sleep/", query=b"sleep=10")
+            await exchange.send()
+            await wait_for(lambda: views.events)  # the view has started
+            await exchange.disconnect()
+            await exchange.communicator.wait(5)
+            self.assertTrue(exchange.communicator.output_queue.empty())
+            self.assertEqual(
+                views.events, ["async_sleep_view started", "async_sleep_view cancelled"]
+            )
+            self.assertEqual(len(finished.threads), 1)
+            (kept,) = app.request_threads._idle  # given back: it was free again
+            status, _, body = await get(app, "/sync/")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["view"], kept.thread.name)
+        self.assertEqual(finished.threads, [kept.thread.name] * 2)
+        app.request_threads.close()
+
+    async def test_a_disconnect_stops_an_async_stream_and_closes_it_once(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            exchange = Exchange(app, "/astream/", query=b"sleep=0.1")
+            await exchange.send()
+            start = await exchange.communicator.receive_output(5)
+            self.assertEqual(start["status"], 200)
+            await exchange.disconnect()
+            await exchange.communicator.wait(5)
+        self.assertEqual(len(finished.threads), 1)
+        app.request_threads.close()
+
+    async def test_concurrent_requests_never_share_a_thread(self):
+        app = get_asgi_application()
+        answers = await asyncio.gather(
+            *(get(app, "/sleep/", query=b"sleep=0.05") for _ in range(16))
+        )
+        threads = [json.loads(body)["thread"] for _, _, body in answers]
+        self.assertEqual(len(set(threads)), 16)
+        self.assertEqual(len(app.request_threads._idle), 2)
+        app.request_threads.close()
+
+    async def test_lifespan_shutdown_stops_the_kept_threads_also_behind_lifespan_wrapper(self):
+        class Static:  # a wrapper that keeps the app as .application, as Django's static files'
+            def __init__(self, application):
+                self.application = application
+
+            async def __call__(self, scope, receive, send):
+                await self.application(scope, receive, send)
+
+        handler = get_asgi_application()
+        for app in (handler, LifespanWrapper(Static(handler))):
+            with self.subTest(app=app):
+                lifespan = Lifespan(app, {})
+                self.assertEqual((await lifespan.startup())["type"], "lifespan.startup.complete")
+                await get(app, "/sync/")
+                (kept,) = handler.request_threads._idle
+                self.assertEqual((await lifespan.shutdown())["type"], "lifespan.shutdown.complete")
+                await asyncio.to_thread(kept.thread.join, 5)
+                self.assertFalse(kept.thread.is_alive())
