@@ -105,6 +105,12 @@ class RequestThread(Executor):
                 future.set_result(result)
                 del result
             del future, fn, args, kwargs
+        # Django keeps a database connection per thread: close this thread's as it ends (at
+        # lifespan shutdown, or after its request when the pool is full), not at garbage
+        # collection.
+        from django.db import connections
+
+        connections.close_all()
 
 
 class RequestThreads:

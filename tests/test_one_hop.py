@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref import sync as asgiref_sync
@@ -23,8 +26,9 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.asgi import LifespanASGIHandler, LifespanWrapper, get_asgi_application
 from lifespan_signals.checks import check_one_hop
+from tests import catalogue
 from tests.onehopapp import views
-from tests.servers import REPO_ROOT
+from tests.servers import REPO_ROOT, get_json, read_events
 from tests.utils import Lifespan, connected, http_scope, needs_request_threads
 
 STARTPROJECT = [
@@ -48,6 +52,7 @@ ONE_HOP = {
     "MIDDLEWARE": MIDDLEWARE,
 }
 PREFIX = "lifespan-signals-request"
+THREAD_APP = "tests.threadapp.asgi:application"  # records the request threads left at exit
 
 
 class Exchange:
@@ -378,3 +383,95 @@ class OneHopTests(SimpleTestCase):
                 self.assertEqual((await lifespan.shutdown())["type"], "lifespan.shutdown.complete")
                 await asyncio.to_thread(kept.thread.join, 5)
                 self.assertFalse(kept.thread.is_alive())
+
+
+# -- real servers -----------------------------------------------------------------------------
+
+SERVERS = [
+    catalogue.UVICORN.param(),
+    catalogue.GUNICORN.param(),
+    catalogue.HYPERCORN.param(),
+    catalogue.GRANIAN.param(),
+    catalogue.RUNASGI.param(),
+]
+KEPT = 4
+CONCURRENT = 64
+TIMEOUT = 30.0
+
+
+@needs_request_threads
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+@pytest.mark.parametrize("server", SERVERS)
+def test_servers_serve_64_at_once_one_request_per_thread(serve, server, events):
+    """tests.threadapp's contract (one request's sync code in one thread, which no other request
+    holds meanwhile), on the one-hop path, under each server; kept threads stop at shutdown."""
+    env = {"LIFESPAN_TEST_REQUEST_THREADS": str(KEPT)}
+    proc = serve(server, settings="tests.onehopapp.settings", app=THREAD_APP, env=env)
+    proc.wait_ready("/health/", TIMEOUT)
+    base = proc.base
+    seen: dict[int, set[str]] = defaultdict(set)
+    violations: set[str] = set()
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        for _ in range(3):
+            for answer in pool.map(
+                lambda url: get_json(url, timeout=TIMEOUT), [f"{base}/?sleep=0.05"] * CONCURRENT
+            ):
+                seen[answer["pid"]].add(answer["thread"])
+                violations.update(answer["violations"])
+        modes = list(pool.map(lambda url: get_json(url, TIMEOUT), [f"{base}/sync/"] * 8))
+    assert all(answer["one_hop"] for answer in modes), modes
+    assert not violations, violations
+    assert len(seen) == server.processes, seen
+    returncode = proc.stop(timeout=TIMEOUT)
+    output = proc.output()
+    assert returncode == server.stopped_exit, output
+    catalogue.assert_clean(output, "Traceback", "ResourceWarning")
+    exits = [event for event in read_events(events) if event["event"] == "exit"]
+    assert [event["alive"] for event in exits] == [[]] * server.processes, (exits, output)
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+DATABASE_APP = "tests.onehopapp.asgi:application"
+
+
+def _serve_db(serve, socket_dir, path, clients, requests, **env):
+    env = {"LIFESPAN_TEST_DATABASE": socket_dir, "LIFESPAN_TEST_REQUEST_THREADS": str(KEPT), **env}
+    proc = serve(catalogue.UVICORN, settings="tests.onehopapp.settings", app=DATABASE_APP, env=env)
+    proc.wait_ready("/health/", TIMEOUT)
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(lambda _: get_json(proc.url(path), TIMEOUT), range(requests)))
+    stats = get_json(proc.url("/pool-stats/"), TIMEOUT) if "POOL" in str(env) else None
+    assert proc.stop(timeout=TIMEOUT) == catalogue.UVICORN.stopped_exit, proc.output()
+    catalogue.assert_clean(proc.output(), "Traceback", "ResourceWarning")
+    return [answer["backend"] for answer in answers], stats
+
+
+@needs_request_threads
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+def test_conn_max_age_one_connection_per_kept_thread_closed_at_shutdown(serve, events):
+    from tests.postgres import cluster
+
+    with cluster() as (socket_dir, log):
+        # Two clients at once: each may hold two threads for a moment (its previous request
+        # still closing), so at most KEPT threads are in use.
+        backends, _ = _serve_db(serve, socket_dir, "/db/", KEPT // 2, 100)
+        opened = len(re.findall(r"connection authorized: user=postgres", log.read_text()))
+    assert len(set(backends)) <= KEPT, sorted(set(backends))
+    assert opened <= KEPT + 1  # the kept threads' connections, and the recorder's own
+    (left,) = [event["left"] for event in read_events(events) if event["event"] == "backends"]
+    assert left == 0  # closed by lifespan shutdown, before the process ended
+
+
+@needs_request_threads
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+def test_the_psycopg_pool_gets_each_connection_back_after_each_request(serve, events):
+    from tests.postgres import cluster
+
+    with cluster() as (socket_dir, _):
+        # 8 requests at once, a pool of 2: a connection kept by a request thread after its
+        # request would make the third wait for the pool's timeout.
+        backends, stats = _serve_db(serve, socket_dir, "/pool/", 8, 64, LIFESPAN_TEST_DB_POOL="1")
+    assert len(set(backends)) <= 2, sorted(set(backends))
+    assert stats["pool_available"] == stats["pool_size"], stats  # all back in the pool
+    assert stats["requests_waiting"] == 0, stats

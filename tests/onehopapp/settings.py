@@ -18,4 +18,4 @@ LIFESPAN_SIGNALS_ONE_HOP = True
 MIDDLEWARE = [*MIDDLEWARE, "tests.onehopapp.views.AsyncOnlyMiddleware"]
 if DATABASES and os.environ.get("LIFESPAN_TEST_DB_POOL"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 4}}
+    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 2}}

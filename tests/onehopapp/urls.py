@@ -10,6 +10,7 @@ urlpatterns = [
     path("report/", thread_views.report),
     path("db/", thread_views.db_view),
     path("pool/", views.pool_view),
+    path("pool-stats/", views.pool_stats),
     # the one-hop path's own
     path("sync/", views.sync_view),
     path("async/", views.async_view),

@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -63,11 +64,16 @@ class AsyncOnlyMiddleware:
         return response
 
 
+def _on_one_hop_path() -> bool:
+    return any("_one_hop" in frame.filename for frame in traceback.extract_stack())
+
+
 def sync_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
+            "one_hop": _on_one_hop_path(),
             "view": _name(),
-            "middleware": request.thread_name,  # type: ignore[attr-defined]
+            "middleware": getattr(request, "thread_name", None),
             "async_to_sync_loop": async_to_sync(_loop_id)(),
             "pid": os.getpid(),
         }
@@ -161,10 +167,19 @@ async def task_view(request: HttpRequest) -> HttpResponse:
 
 
 def pool_view(request: HttpRequest) -> JsonResponse:
-    """The PostgreSQL backend this request used, and the pool's idle connections after it."""
+    """The PostgreSQL backend this request used (a connection from Django's psycopg pool)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone()
     return JsonResponse({"backend": backend, "pid": os.getpid()})
+
+
+def pool_stats(request: HttpRequest) -> JsonResponse:
+    """The pool's figures (psycopg_pool's get_stats()), without taking a connection."""
+    from django.db import connection
+
+    stats = connection.pool.get_stats()
+    keys = ("pool_size", "pool_available", "requests_waiting")
+    return JsonResponse({key: stats.get(key, 0) for key in keys})
