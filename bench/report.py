@@ -28,6 +28,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p5_sigterm_exit_ms": ("<=", 1000.0),
     "p5_sigterm_exit_ms_lifespan_daphne": ("<=", 1000.0),
     "p9_lifespan_daphne_vs_daphne": (">=", 0.98),
+    # bench/one_hop.py; p10 is a ratio of CPU per request (lower is better)
+    "p7_one_hop_vs_django": (">=", 4.0),
+    "p10_cpu_one_hop_vs_wsgi": ("<=", 2.0),
+    "p11_one_hop_vs_gthread": (">=", 1.25),
+    "p12_async_upstream_vs_gthread": (">=", 1.5),
 }
 
 

@@ -26,15 +26,21 @@ import asyncio
 import contextvars
 import functools
 import io
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import aclosing
 from tempfile import SpooledTemporaryFile
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiref.sync import ThreadSensitiveContext, async_to_sync, iscoroutinefunction, sync_to_async
+from asgiref.sync import (
+    SyncToAsync,
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+)
 from django.conf import settings
 from django.core import signals
 from django.core.handlers import base
@@ -185,7 +191,7 @@ def _call_async(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
 
 
 class _ToSync:
-    """``function`` (async), callable from the sync chain, as Django's ``async_to_sync`` gives it."""
+    """``function`` (async), callable from the sync chain, as ``async_to_sync`` makes it."""
 
     def __init__(self, function: Callable[..., Any]) -> None:
         # Not its __dict__: that may hold the mark of a coroutine function (markcoroutinefunction).
@@ -343,15 +349,27 @@ class OneHop:
 
 
 async def _hop(thread: RequestThread, function: Callable[..., _T], *args: Any) -> _T:
-    """Run ``function`` in the request's thread (asgiref sets up ``async_to_sync`` there)."""
-    call = sync_to_async(function, thread_sensitive=False, executor=_executor(thread))
-    result: _T = await call(*args)
+    """Run ``function`` in the request's thread, in a copy of this context.
+
+    What ``sync_to_async`` does, less what this path does not need (its thread routing, and
+    copying context changes back), which is a tenth of a small request's CPU.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, _in_request_thread, loop, function, args)
+    result: _T = await loop.run_in_executor(thread, call)
     return result
 
 
-def _executor(thread: RequestThread) -> ThreadPoolExecutor:
-    # asgiref's hint says ThreadPoolExecutor; any Executor works (loop.run_in_executor takes one).
-    return cast(ThreadPoolExecutor, thread)
+def _in_request_thread(
+    loop: asyncio.AbstractEventLoop, function: Callable[..., _T], args: tuple[Any, ...]
+) -> _T:
+    # As sync_to_async's thread_handler does: async_to_sync in this thread finds the server's
+    # loop through these, and runs the coroutine there.
+    local = SyncToAsync.threadlocal
+    local.main_event_loop = loop
+    local.main_event_loop_pid = os.getpid()
+    return function(*args)
 
 
 async def _read_body(receive: Receive) -> Any:

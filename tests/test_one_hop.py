@@ -26,6 +26,7 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.asgi import LifespanASGIHandler, LifespanWrapper, get_asgi_application
 from lifespan_signals.checks import check_one_hop
+from lifespan_signals.threads import RequestThread
 from tests import catalogue
 from tests.onehopapp import views
 from tests.servers import REPO_ROOT, get_json, read_events
@@ -161,21 +162,29 @@ class OneHopTests(SimpleTestCase):
 
     async def test_a_sync_request_is_one_hop_with_startproject_s_middleware(self):
         hops = []
-        original = asgiref_sync.SyncToAsync.__call__
+        original_submit = RequestThread.submit
+        original_call = asgiref_sync.SyncToAsync.__call__
 
-        async def counting(self, *args, **kwargs):
+        def submit(self, fn, /, *args, **kwargs):
+            hops.append(fn)
+            return original_submit(self, fn, *args, **kwargs)
+
+        async def call(self, *args, **kwargs):
             hops.append(self.func)
-            return await original(self, *args, **kwargs)
+            return await original_call(self, *args, **kwargs)
 
         with override_settings(MIDDLEWARE=STARTPROJECT):
             app = get_asgi_application()
-            asgiref_sync.SyncToAsync.__call__ = counting
+            RequestThread.submit = submit
+            asgiref_sync.SyncToAsync.__call__ = call
             try:
                 status, _, _ = await get(app, "/health/")
             finally:
-                asgiref_sync.SyncToAsync.__call__ = original
+                RequestThread.submit = original_submit
+                asgiref_sync.SyncToAsync.__call__ = original_call
         self.assertEqual(status, 200)
         self.assertEqual(len(hops), 1, hops)  # Django's ASGIHandler: 16
+        app.request_threads.close()
 
     async def test_a_sync_view_runs_in_the_request_thread_and_async_to_sync_on_the_loop(self):
         app = get_asgi_application()
