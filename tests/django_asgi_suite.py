@@ -70,6 +70,7 @@ def main() -> None:
     django.core.asgi.get_asgi_application = asgi.get_asgi_application  # type: ignore[assignment]
     if options.one_hop:
         _one_hop_client(options.threads)
+        _expect_one_hop_differences()
     print(f"Django {django.__version__} {' '.join(options.labels)}: LifespanASGIHandler, "
           f"LIFESPAN_SIGNALS_REQUEST_THREADS = {options.threads!r}, "
           f"LIFESPAN_SIGNALS_ONE_HOP = {options.one_hop!r}", flush=True)  # fmt: skip
@@ -124,6 +125,39 @@ def _one_hop_client(size: int) -> None:
                 pool.release(thread)
 
     client.AsyncClientHandler = OneHopClientHandler  # type: ignore[misc]
+
+
+# Tests of Django's that cannot pass on the one-hop path, by design: expected failures there
+# (an unexpected success fails the run). docs/howto/request-threads.md explains each.
+ONE_HOP_DIFFERENCES = {
+    # No listener for http.disconnect while sync work runs: the path reads nothing from the
+    # connection after the body then, so an invalid message there goes unnoticed...
+    "asgi.tests.ASGITest.test_assert_in_listen_for_disconnect",
+    # ...and a disconnect that came with the body is not looked for: the response of the sync
+    # view is sent (servers drop it), where Django's handler sends nothing.
+    "asgi.tests.ASGITest.test_disconnect_with_body",
+    # A TemplateResponse whose render() is async needs Django's async chain; the sync chain
+    # calls render() and does not await it.
+    "middleware_exceptions.tests.AsyncMiddlewareTests"
+    ".test_exception_in_async_render_passed_to_process_exception",
+}
+
+
+def _expect_one_hop_differences() -> None:
+    """Mark ``ONE_HOP_DIFFERENCES`` as expected failures as unittest loads them."""
+    import unittest
+
+    load = unittest.TestLoader.loadTestsFromTestCase
+
+    def loading(self: unittest.TestLoader, case: type[unittest.TestCase]) -> unittest.TestSuite:
+        suite = load(self, case)
+        for test in suite:
+            if test.id() in ONE_HOP_DIFFERENCES:
+                # On the instance: Django replaces an async test method by a sync wrapper.
+                setattr(test, "__unittest_expecting_failure__", True)  # noqa: B010
+        return suite
+
+    unittest.TestLoader.loadTestsFromTestCase = loading  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
