@@ -51,13 +51,30 @@ class _LifespanSupport:
         if scope.get("state") is None:
             own = self._own_state = {}
             scope = {**scope, "state": own}
+        # The request threads of this handler, or of the handlers it wraps (which never see the
+        # lifespan): kept from startup, stopped at shutdown.
+        pools = _request_thread_pools(self)
+        for pool in pools:
+            pool.open()
+
+        async def send_after_closing(message: Any) -> None:
+            # Stop the kept threads before the server hears that shutdown is over.
+            if message["type"].startswith("lifespan.shutdown."):
+                for pool in pools:
+                    pool.close()
+            await send(message)
+
+        lifespan_send = send_after_closing if pools else send
         try:
             handler = self._lifespan_handler()
             if handler is None:
-                await serve_lifespan(type(self), scope, receive, send, self._inner_app())
+                inner = self._inner_app()
+                await serve_lifespan(type(self), scope, receive, lifespan_send, inner)
             else:
-                await handler(scope, receive, send)
+                await handler(scope, receive, lifespan_send)
         finally:
+            for pool in pools:
+                pool.close()
             if own is not None and self._own_state is own:  # not a later scope's
                 self._own_state = None
 
@@ -110,10 +127,9 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         threads = self.request_threads
-        if threads is None or scope["type"] not in ("http", "lifespan"):
-            await super().__call__(scope, receive, send)  # Django's way; it refuses websockets
-        elif scope["type"] == "lifespan":
-            await _closing_threads([threads], super().__call__, scope, receive, send)
+        if threads is None or scope["type"] != "http":
+            # Lifespan: _LifespanSupport's. Other scopes: Django's way; it refuses websockets.
+            await super().__call__(scope, receive, send)
         elif self.one_hop is not None:
             await self.one_hop(scope, receive, send)
         else:
@@ -136,50 +152,13 @@ class LifespanWrapper(_LifespanSupport, _Wrapper):
     application that does not speak lifespan (Django's own handler) is left out, as servers do.
     """
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        pools = _inner_request_threads(self.app) if scope["type"] == "lifespan" else []
-        if not pools:
-            await super().__call__(scope, receive, send)
-            return
-        # A LifespanASGIHandler inside never sees the lifespan: stop its threads from here.
-        await _closing_threads(pools, super().__call__, scope, receive, send)
-
     def _inner_app(self) -> ASGIApp | None:
         # Ours inside ours would send the signals twice.
         return None if isinstance(self.app, _LifespanSupport) else self.app
 
 
-async def _closing_threads(
-    pools: list[RequestThreads],
-    app: ASGIApp,
-    scope: Scope,
-    receive: ASGIReceiveCallable,
-    send: ASGISendCallable,
-) -> None:
-    """Serve the lifespan with ``app``; stop the pools' kept threads at shutdown."""
-    for pool in pools:
-        pool.open()
-
-    def close() -> None:
-        for pool in pools:
-            pool.close()
-
-    async def send_after_closing(message: dict[str, Any]) -> None:
-        # Stop the kept threads before the server hears that shutdown is over.
-        if message["type"].startswith("lifespan.shutdown."):
-            close()
-        await send(message)
-
-    try:
-        await app(scope, receive, send_after_closing)
-    finally:
-        close()
-
-
-def _inner_request_threads(app: object) -> list[RequestThreads]:
-    """The request threads of each LifespanASGIHandler that ``app`` wraps (``.app``,
+def _request_thread_pools(app: object) -> list[RequestThreads]:
+    """The request threads of ``app`` and of each LifespanASGIHandler it wraps (``.app``,
     ``.application``, a Channels router's applications), however deep."""
     found: list[RequestThreads] = []
     seen: set[int] = set()

@@ -374,7 +374,7 @@ class OneHopTests(SimpleTestCase):
         self.assertEqual(len(app.request_threads._idle), 2)
         app.request_threads.close()
 
-    async def test_lifespan_shutdown_stops_the_kept_threads_also_behind_lifespan_wrapper(self):
+    async def test_lifespan_shutdown_stops_the_kept_threads_also_behind_a_wrapper_or_router(self):
         class Static:  # a wrapper that keeps the app as .application, as Django's static files'
             def __init__(self, application):
                 self.application = application
@@ -382,8 +382,11 @@ class OneHopTests(SimpleTestCase):
             async def __call__(self, scope, receive, send):
                 await self.application(scope, receive, send)
 
+        from lifespan_signals.channels import ProtocolTypeRouter
+
         handler = get_asgi_application()
-        for app in (handler, LifespanWrapper(Static(handler))):
+        wrapped = (LifespanWrapper(Static(handler)), ProtocolTypeRouter({"http": handler}))
+        for app in (handler, *wrapped):
             with self.subTest(app=app):
                 lifespan = Lifespan(app, {})
                 self.assertEqual((await lifespan.startup())["type"], "lifespan.startup.complete")
