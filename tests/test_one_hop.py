@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from asgiref import sync as asgiref_sync
@@ -24,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.test import SimpleTestCase, override_settings
 
+from lifespan_signals import _one_hop
 from lifespan_signals.asgi import LifespanASGIHandler, LifespanWrapper, get_asgi_application
 from lifespan_signals.checks import check_one_hop
 from lifespan_signals.threads import RequestThread
@@ -364,6 +365,64 @@ class OneHopTests(SimpleTestCase):
         self.assertEqual(len(finished.threads), 1)
         app.request_threads.close()
 
+    async def test_a_large_body_in_chunks_and_cookies_as_headers(self):
+        app = get_asgi_application()
+        exchange = Exchange(app, "/big/")
+        await exchange.send()
+        status, headers, parts = await exchange.response()
+        self.assertEqual((status, [len(part) for part in parts]), (200, [65536, 65536, 18928]))
+        self.assertTrue(headers[b"Set-Cookie"].startswith(b"flavour=oat;"))
+        app.request_threads.close()
+
+    async def test_a_bad_request_is_answered_400_and_closed(self):
+        app = get_asgi_application()
+        finished = Recorder()
+        with connected(request_finished, finished):
+            status, _, _ = await get(app, "/sync/", query=b"\xff")
+        self.assertEqual(status, 400)
+        self.assertEqual(len(finished.threads), 1)
+        app.request_threads.close()
+
+    async def test_a_client_gone_before_the_body_is_complete_starts_no_request(self):
+        app = get_asgi_application()
+        started = Recorder()
+        for chunks in ([], [b"part"]):  # before any body; after a first part
+            with self.subTest(chunks=chunks), connected(request_started, started):
+                exchange = Exchange(app, "/body/", method="POST")
+                for chunk in chunks:
+                    await exchange.communicator.send_input(
+                        {"type": "http.request", "body": chunk, "more_body": True}
+                    )
+                await exchange.disconnect()
+                await exchange.communicator.wait(5)
+                self.assertTrue(exchange.communicator.output_queue.empty())
+        self.assertEqual(started.threads, [])
+
+    async def test_an_invalid_message_after_the_body_fails_as_in_django(self):
+        app = get_asgi_application()  # its async-only middleware listens after the body
+        exchange = Exchange(app, "/async-sleep/", query=b"sleep=0.1")
+        await exchange.send()
+        await exchange.communicator.send_input({"type": "http.not_a_real_message"})
+        with self.assertRaisesMessage(AssertionError, "Invalid ASGI message after request body"):
+            await exchange.communicator.wait(5)
+        app.request_threads.close()
+
+    async def test_cancelled_by_the_server_the_async_view_ends_and_its_thread_is_not_kept(self):
+        app = get_asgi_application()
+        for path in ("/async-sleep/", "/astream/"):
+            with self.subTest(path=path):
+                exchange = Exchange(app, path, query=b"sleep=10")
+                await exchange.send()
+                if path == "/astream/":
+                    await exchange.communicator.receive_output(5)  # streaming has begun
+                else:
+                    await wait_for(lambda: views.events)
+                exchange.communicator.future.cancel()
+                with self.assertRaises(asyncio.CancelledError):
+                    await exchange.communicator.future
+                self.assertEqual(app.request_threads._idle, [])
+        self.assertIn("async_sleep_view cancelled", views.events)
+
     async def test_concurrent_requests_never_share_a_thread(self):
         app = get_asgi_application()
         answers = await asyncio.gather(
@@ -487,3 +546,71 @@ def test_the_psycopg_pool_gets_each_connection_back_after_each_request(serve, ev
     assert len(set(backends)) <= 2, sorted(set(backends))
     assert stats["pool_available"] == stats["pool_size"], stats  # all back in the pool
     assert stats["requests_waiting"] == 0, stats
+
+
+# -- the parts ----------------------------------------------------------------------------------
+
+
+def test_async_code_adapted_for_a_thread_that_serves_no_request_runs_as_async_to_sync():
+    async def where():
+        return threading.current_thread().name
+
+    adapted = _one_hop._to_sync(where)
+    assert adapted.__wrapped__ is where
+    middleware = views.AsyncOnlyMiddleware(lambda request: None)
+    assert _one_hop._to_sync(middleware.__call__).__self__ is middleware  # Django's messages
+    result = []
+    worker = threading.Thread(target=lambda: result.append(adapted()), name="plain")
+    worker.start()
+    worker.join(5)
+    assert result
+    assert result[0] != "plain"  # asgiref's own loop thread, as Django's chain does
+
+
+def test_calls_after_the_wait_go_to_one_thread_of_their_own_and_cancelled_ones_are_skipped():
+    waiting = _one_hop._Waiting()
+    done = Future()
+    skipped = waiting.submit(print, "never")
+    assert skipped.cancel()
+    ran = waiting.submit(threading.current_thread)
+    done.set_result(None)
+    waiting.run_until(done)
+    assert ran.result(0) is threading.current_thread()
+    later = [waiting.submit(threading.current_thread).result(5) for _ in range(2)]
+    assert later[0] is later[1] is not threading.current_thread()
+    assert later[0].name.startswith("lifespan-signals-after")
+
+
+def test_a_coroutine_scheduled_after_the_client_left_is_not_run():
+    async def main():
+        request = _one_hop._Request(asyncio.get_running_loop(), None, None)
+        request.disconnected = True
+        ran = []
+
+        async def view():
+            ran.append(True)
+
+        done = Future()
+        await _one_hop._settle(view(), done, request)
+        return ran, done
+
+    ran, done = asyncio.run(main())
+    assert ran == []
+    with pytest.raises(asyncio.CancelledError):
+        done.result(0)
+
+
+@override_settings(MIDDLEWARE=[])
+def test_debug_notes_each_async_handler_adapted_as_django_does():
+    from unittest import mock
+
+    from django.core.handlers import base
+
+    async def handler(request):
+        return None
+
+    chain = _one_hop.SyncChain()
+    with mock.patch.object(base.logger, "debug") as debug:
+        adapted = chain.adapt_method_mode(False, handler, None, debug=True, name="middleware x")
+    debug.assert_called_once_with("Asynchronous handler adapted for %s.", "middleware x")
+    assert adapted.__wrapped__ is handler

@@ -19,6 +19,7 @@ urlpatterns = [
     path("stream/", views.streaming_sync),
     path("astream/", views.streaming_async),
     path("file/", views.file_view),
+    path("big/", views.big_view),
     path("upload/", views.upload_sync),
     path("body/", views.body_sync),
     path("abody/", views.body_async),

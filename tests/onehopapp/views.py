@@ -125,6 +125,12 @@ def streaming_async(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(parts())
 
 
+def big_view(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(b"x" * 150_000)
+    response.set_cookie("flavour", "oat")
+    return response
+
+
 def file_view(request: HttpRequest) -> FileResponse:
     return FileResponse(open(__file__, "rb"))
 
