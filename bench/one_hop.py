@@ -6,8 +6,9 @@ starts its servers side by side and drives them in turn, ``ROUNDS`` times, the o
 the figure is the median of the per-round ratios of req/s, and "by CPU" the median ratio of
 the servers' CPU time per request (all processes of a server: gunicorn's work is in its worker).
 
-- p10: in-process handler CPU per request, sync view, 32 requests at once: the one-hop path vs
-  Django's ``WSGIHandler`` (a ratio of CPU, lower is better).
+- p10: in-process handler CPU per request, sync view: the one-hop path, 32 requests at once on
+  a uvloop loop (as the served rows' uvicorn), vs Django's ``WSGIHandler``, one request after
+  another (a ratio of CPU, lower is better).
 - p11: req/s, sync view, 32 connections: uvicorn + the one-hop path vs gunicorn
   ``-k gthread --threads 32``, one process each.
 - p12: an async view calling an upstream that answers in 10 ms through the shared aiohttp
@@ -235,7 +236,7 @@ def rows(prefix: str, logs: Path) -> tuple[list[Any], dict[str, Any]]:
 
     found: list[Row] = []
     meta: dict[str, Any] = {"uvicorn": "uvloop + httptools", "load_average": {}}
-    if "p10_cpu_one_hop_vs_wsgi".startswith(prefix) or prefix == "":
+    if "p10_cpu_one_hop_vs_wsgi".startswith(prefix):
         print("p10: in-process CPU per request, sync view, startproject middleware")
         before = _load("before p10")
         out = subprocess.run(
@@ -284,7 +285,9 @@ def rows(prefix: str, logs: Path) -> tuple[list[Any], dict[str, Any]]:
 def _p10(requests: int = 6400, concurrent: int = 32) -> dict[str, list[float]]:
     """CPU ms per request of each handler, round by round (this process's CPU, all threads)."""
     import django
+    import uvloop
 
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     django.setup()
     from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
@@ -322,7 +325,7 @@ def _p10(requests: int = 6400, concurrent: int = 32) -> dict[str, list[float]]:
             await asyncio.gather(*(client(requests // concurrent) for _ in range(concurrent)))
 
         started = time.process_time()
-        asyncio.run(run())
+        asyncio.run(run())  # on uvloop, as the served rows' uvicorn
         return (time.process_time() - started) / requests * 1000
 
     def wsgi(handler: WSGIHandler) -> float:
