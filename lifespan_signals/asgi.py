@@ -135,8 +135,7 @@ class LifespanASGIHandler(_LifespanSupport, ASGIHandler):
         else:
             thread = threads.acquire()
             try:
-                async with threads.context(thread):
-                    await super().__call__(scope, receive, send)
+                await threads.serve(thread, super().__call__(scope, receive, send))
             except BaseException:
                 threads.release(thread, reuse=False)
                 raise

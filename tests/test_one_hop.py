@@ -548,6 +548,31 @@ def test_the_psycopg_pool_gets_each_connection_back_after_each_request(serve, ev
     assert stats["requests_waiting"] == 0, stats
 
 
+# -- request threads without the one-hop path ----------------------------------------------------
+
+
+@needs_request_threads
+@override_settings(
+    # No sync-only middleware: above an async view, Django's own chain reaches the view through
+    # async_to_sync, whose executor refuses the task's later calls (with or without our threads).
+    **{**ONE_HOP, "LIFESPAN_SIGNALS_ONE_HOP": False, "MIDDLEWARE": MIDDLEWARE[:1]},
+)
+class RequestThreadsTests(SimpleTestCase):
+    async def test_a_task_started_by_a_view_may_call_sync_to_async_after_the_response(self):
+        views.tasks.clear()
+        app = get_asgi_application()
+        status, _, _ = await get(app, "/task/")
+        self.assertEqual(status, 200)
+        (task,) = views.tasks
+        task.go.set()
+        thread = await asyncio.wait_for(task, 5)  # "ThreadSensitiveContext has exited" before
+        self.assertTrue(thread.startswith("lifespan-signals-after"), thread)
+        status, _, body = await get(app, "/sleep/")  # the kept request thread serves on
+        self.assertEqual(status, 200)
+        self.assertTrue(json.loads(body)["thread"].startswith(PREFIX))
+        app.request_threads.close()
+
+
 # -- the parts ----------------------------------------------------------------------------------
 
 
