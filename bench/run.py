@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import one_hop
 from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
 from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
 from tests.harness import catalogue
@@ -343,6 +344,7 @@ def main_only(prefix: str) -> None:
             for servers, ratios in COMPARISONS:
                 if any(key.startswith(prefix) for key, _, _ in ratios):
                     rows += compare(servers, ratios, logs, env, {}, {})
+        rows += one_hop.rows(prefix, logs)[0]
     print_table(rows)
 
 
@@ -384,6 +386,9 @@ def main() -> None:
                 new = compare(servers, ratios, logs, env, rps_medians, cpu_medians)
                 results |= {row.key: row.value for row in new}
                 rows += new
+        new, one_hop_meta = one_hop.rows("", logs)
+        results |= {row.key: row.value for row in new}
+        rows += new
     results["sample_home_runasgi_rps"] = rps_medians["sample home, runasgi"]
     results["sample_home_uvicorn_rps"] = rps_medians["sample home, uvicorn"]
     results = {key: round(value, 3) for key, value in results.items()}
@@ -399,6 +404,7 @@ def main() -> None:
         "req_per_s": rps_medians,
         "server_cpu_ms_per_request": {name: round(ms, 3) for name, ms in cpu_medians.items()},
         "ratios_by_server_cpu": {row.key: round(row.by_cpu, 3) for row in rows if row.by_cpu},
+        "one_hop": one_hop_meta,
     }
     (HERE / "results-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     draw_chart(results, HERE / "results.png")
