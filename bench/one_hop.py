@@ -109,23 +109,8 @@ def __getattr__(name: str) -> Any:
 # -- the servers --------------------------------------------------------------------------
 
 UVICORN = ("--loop", "uvloop", "--http", "httptools", "--no-access-log")
-_GUNICORN_PORT = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
-# fmt: off
-GTHREAD = catalogue.Server(
-    "gunicorn-gthread",
-    lambda app, options: [
-        PYTHON, "-m", "gunicorn", "-k", "gthread", "--threads", "32", "-w", "1",
-        "-b", "127.0.0.1:0", "--no-control-socket", *options, app,
-    ],
-    _GUNICORN_PORT,
-    requires=("gunicorn",),
-)
-# fmt: on
-UPSTREAM = catalogue.Server(
-    "upstream-10ms",
-    lambda app, options: [PYTHON, "-m", "bench.one_hop", "upstream"],
-    re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
-)
+GTHREAD = catalogue.GUNICORN_GTHREAD
+UPSTREAM = catalogue.UPSTREAM_10MS
 Server = tuple[catalogue.Server, str, tuple[str, ...], dict[str, str], str]  # + env, path
 
 ONE_HOP_SYNC: Server = (

@@ -14,7 +14,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.utils.module_loading import import_string
 
 from lifespan_signals import conf
-from lifespan_signals.lifespan.app import LifespanApp
+from lifespan_signals.lifespan.app import ASGIApp, LifespanApp, Receive, Scope, Send
 from lifespan_signals.threads import RequestThreads, supported
 
 if TYPE_CHECKING:
@@ -31,20 +31,12 @@ __all__ = [
     "with_lifespan",
 ]
 
-# Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
-Scope = dict[str, Any]
-ASGIApp = Any
-ASGIReceiveCallable = Any
-ASGISendCallable = Any
-
 
 class _Wrapper:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         return await self.app(scope, receive, send)
 
 
@@ -68,9 +60,7 @@ class LifespanASGIHandler(LifespanApp, ASGIHandler):
 
             self.one_hop = OneHop(self, self.request_threads)
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         threads = self.request_threads
         if threads is None or scope["type"] != "http":
             # Lifespan: LifespanApp's. Other scopes: Django's way; it refuses websockets.

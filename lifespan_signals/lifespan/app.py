@@ -8,7 +8,7 @@ from typing import Any
 from lifespan_signals.lifespan.machine import serve_lifespan
 from lifespan_signals.threads import RequestThreads
 
-__all__ = ["LifespanApp", "wrapped"]
+__all__ = ["ASGIApp", "LifespanApp", "Receive", "Scope", "Send", "wrapped"]
 
 # Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
 Scope = dict[str, Any]
