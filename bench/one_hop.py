@@ -202,28 +202,16 @@ def measure(
     return rps, cpu
 
 
-def _median_ratio(a: list[float], b: list[float]) -> float:
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
-
-
-def _load(note: str) -> tuple[float, float, float]:
-    load = os.getloadavg()
-    cores = os.cpu_count() or 1
-    warning = f"  WARNING: load above one per core ({cores})" if load[0] > cores else ""
-    print(f"  load average {note}: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{warning}")
-    return load
-
-
 def rows(prefix: str, logs: Path) -> tuple[list[Any], dict[str, Any]]:
     """The rows whose keys start with ``prefix`` ("" for all), and their figures for the meta."""
-    from bench.report import Row
+    from bench.report import Row, load_average, median_ratio
     from bench.servers import serve
 
     found: list[Row] = []
     meta: dict[str, Any] = {"uvicorn": "uvloop + httptools", "load_average": {}}
     if "p10_cpu_one_hop_vs_wsgi".startswith(prefix):
         print("p10: in-process CPU per request, sync view, startproject middleware")
-        before = _load("before p10")
+        before = load_average("before p10")
         out = subprocess.run(
             [PYTHON, "-m", "bench.one_hop", "p10"],
             env={**os.environ, **SETTINGS},
@@ -232,14 +220,14 @@ def rows(prefix: str, logs: Path) -> tuple[list[Any], dict[str, Any]]:
             check=True,
         ).stdout
         figures = json.loads(out.splitlines()[-1])
-        ratio = _median_ratio(figures["one_hop"], figures["wsgi"])
+        ratio = median_ratio(figures["one_hop"], figures["wsgi"])
         one_hop, wsgi = (statistics.median(figures[key]) for key in ("one_hop", "wsgi"))
         django_asgi = statistics.median(figures["django_asgi"])
         print(f"  CPU ms per request: one-hop {one_hop:.3f}, WSGIHandler {wsgi:.3f}, "
               f"Django's ASGIHandler {django_asgi:.3f}")  # fmt: skip
         found.append(Row("p10_cpu_one_hop_vs_wsgi", ratio, f"{one_hop:.3f}", f"{wsgi:.3f}"))
         meta["p10_cpu_ms_per_request"] = {"one_hop": one_hop, "wsgi": wsgi, "asgi": django_asgi}
-        meta["load_average"]["p10"] = [before, _load("after p10")]
+        meta["load_average"]["p10"] = [before, load_average("after p10")]
     selected = [c for c in COMPARISONS if any(key.startswith(prefix) for key, _, _ in c[0])]
     if not selected:
         return found, meta
@@ -247,14 +235,14 @@ def rows(prefix: str, logs: Path) -> tuple[list[Any], dict[str, Any]]:
         env = {"BENCH_UPSTREAM_URL": upstream.url}
         for ratios, servers, connections in selected:
             print(f"{', '.join(key for key, _, _ in ratios)}: {' | '.join(servers)}")
-            before = _load("before")
+            before = load_average("before")
             rps, cpu = measure(servers, logs, env, connections)
-            after = _load("after")
+            after = load_average("after")
             for key, a, b in ratios:
                 ra = f"{statistics.median(rps[a]):.0f}"
                 rb = f"{statistics.median(rps[b]):.0f}"
-                by_cpu = _median_ratio(cpu[b], cpu[a])
-                found.append(Row(key, _median_ratio(rps[a], rps[b]), ra, rb, by_cpu))
+                by_cpu = median_ratio(cpu[b], cpu[a])
+                found.append(Row(key, median_ratio(rps[a], rps[b]), ra, rb, by_cpu))
                 meta["load_average"][key] = [before, after]
             meta |= {f"{name}: req/s": statistics.median(values) for name, values in rps.items()}
             meta |= {

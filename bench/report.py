@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -123,3 +124,18 @@ def draw_chart(results: dict[str, float], path: Path) -> None:
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median of the per-round ratios a/b."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def load_average(note: str) -> tuple[float, float, float]:
+    """The load average now, printed with a warning when it is above one per core (figures
+    quoted from such a run are not a quiet machine's)."""
+    load = os.getloadavg()
+    cores = os.cpu_count() or 1
+    warning = f"  WARNING: load above one per core ({cores})" if load[0] > cores else ""
+    print(f"  load average {note}: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{warning}", flush=True)
+    return load

@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import one_hop
-from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
+from bench.report import (
+    Row,
+    cpu_ticks,
+    draw_chart,
+    load_average,
+    machine,
+    median_ratio,
+    print_table,
+)
 from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
 from tests.harness import catalogue
 
@@ -353,6 +361,7 @@ def main() -> None:
         main_only(ONLY)
         return
     began, ticks = time.monotonic(), cpu_ticks()
+    load_before = load_average("before the run")
     results: dict[str, float] = {}
     rows: list[Row] = []
     rps_medians: dict[str, float] = {}
@@ -405,16 +414,12 @@ def main() -> None:
         "server_cpu_ms_per_request": {name: round(ms, 3) for name, ms in cpu_medians.items()},
         "ratios_by_server_cpu": {row.key: round(row.by_cpu, 3) for row in rows if row.by_cpu},
         "one_hop": one_hop_meta,
+        "load_average_before_and_after": [load_before, load_average("after the run")],
     }
     (HERE / "results-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     draw_chart(results, HERE / "results.png")
     took = time.monotonic() - began
     print(f"\nWrote bench/results.json, results-meta.json and results.png in {took:.0f} s.")
-
-
-def median_ratio(a: list[float], b: list[float]) -> float:
-    """The median of the per-round ratios a/b."""
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 if __name__ == "__main__":
