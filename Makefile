@@ -36,10 +36,14 @@ postgres:
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq postgresql; }
 
 # Django's own ASGI handler tests (tests/asgi of the installed release's sdist, fetched with pip
-# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on.
+# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on; then
+# Django's handler, middleware and async tests with the one-hop path off and on.
+DJANGO_ONE_HOP_LABELS := asgi handlers middleware middleware_exceptions async
 django-asgi-suite: $(STAMP)
 	$(BIN)/python -m tests.django_asgi_suite
 	$(BIN)/python -m tests.django_asgi_suite --threads 4
+	$(BIN)/python -m tests.django_asgi_suite $(DJANGO_ONE_HOP_LABELS)
+	$(BIN)/python -m tests.django_asgi_suite --threads 4 --one-hop $(DJANGO_ONE_HOP_LABELS)
 
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses,
 # and (patch = subprocess) the pytest-xdist workers. Tests run in parallel: the servers wait on

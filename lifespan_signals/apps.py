@@ -17,6 +17,7 @@ class LifespanSignalsConfig(AppConfig):
             check_asgi_application,
             check_clients,
             check_middleware,
+            check_one_hop,
             check_request_threads,
             check_runserver,
             check_settings,
@@ -27,4 +28,5 @@ class LifespanSignalsConfig(AppConfig):
         checks.register(check_asgi_application)
         checks.register(check_clients)
         checks.register(check_request_threads)
+        checks.register(check_one_hop)
         checks.register(check_runserver)

@@ -13,6 +13,7 @@ each kind its id.
 ``E010`` .. ``E015``   ``LIFESPAN_SIGNALS_CLIENTS``: its shape, an entry, a backend, an option.
 ``W020``               ``manage.py runserver`` runs no lifespan (Daphne's, staticfiles', Django's).
 ``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
+``E032``               ``LIFESPAN_SIGNALS_ONE_HOP``: a bad value, or on without request threads.
 ``W030``               ``LIFESPAN_SIGNALS_REQUEST_THREADS`` on a release it was not tested with.
 =====================  ==========================================================================
 """
@@ -31,9 +32,11 @@ from django.core.handlers.wsgi import WSGIHandler
 
 from lifespan_signals.conf import (
     CLIENTS_SETTING,
+    ONE_HOP_HINT,
     REQUEST_THREADS_HINT,
     Problem,
     clients_shape_problem,
+    one_hop_problem,
     request_threads_problem,
     timeout_problem,
 )
@@ -43,6 +46,7 @@ __all__ = [
     "check_asgi_application",
     "check_clients",
     "check_middleware",
+    "check_one_hop",
     "check_request_threads",
     "check_runserver",
     "check_settings",
@@ -292,3 +296,14 @@ def check_runserver(
             id="lifespan_signals.W020",
         )
     ]
+
+
+def check_one_hop(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``LIFESPAN_SIGNALS_ONE_HOP``: a bool, and request threads to run on when True."""
+    value = getattr(settings, "LIFESPAN_SIGNALS_ONE_HOP", False)
+    threads = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    if problem := one_hop_problem(value, threads):
+        return [Error(problem, hint=ONE_HOP_HINT, id="lifespan_signals.E032")]
+    return []

@@ -50,7 +50,10 @@ off, or the default given.
 ``LIFESPAN_TEST_REQUEST_THREADS``
     threadapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
 ``LIFESPAN_TEST_DATABASE``
-    threadapp: a PostgreSQL unix-socket directory to use as the default database.
+    threadapp, onehopapp: a PostgreSQL unix-socket directory to use as the default database.
+``LIFESPAN_TEST_DB_POOL=1``
+    onehopapp: Django's psycopg pool (``OPTIONS={"pool": ...}``, no persistent connections)
+    instead of ``CONN_MAX_AGE``. onehopapp's ``LIFESPAN_TEST_REQUEST_THREADS`` defaults to 8.
 ``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``
     faultapp, hardapp: the package's own settings of those names, read with ``parse_timeout()``.
 

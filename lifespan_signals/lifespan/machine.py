@@ -53,7 +53,7 @@ class Lifespan:
         self.clients = OpenClients()
         self._inner = None if inner is None else InnerLifespan(inner, self.state)
         self._entered: Entered = []
-        self._entry = Running(self.state, self)
+        self._entry = Running(self.state, server=state)
         self._registered = contextlib.ExitStack()
         self._shut_down = False
 
@@ -125,7 +125,8 @@ class Lifespan:
     def _failed(self, phase: str, failures: list[Failure]) -> str:
         self.record.failures[phase] = failures
         text = report(phase, failures)
-        logger.error("%s", text)
+        if _log_error(text):
+            self.record.logged.add(phase)
         return text
 
     def _runner(self, phase: str, budget: Budget) -> Runner:
@@ -137,6 +138,23 @@ class Lifespan:
 
     async def _send(self, signal: Signal, runner: Runner) -> list[Failure]:
         return await send_signal(signal, self.sender, runner, scope=self.scope, state=self.state)
+
+
+def _log_error(text: str) -> bool:
+    """Log ``text`` at ERROR; whether the record got past the logger (not disabled, not
+    filtered), so that it reaches a handler, or Python's last-resort one on stderr."""
+    passed: list[logging.LogRecord] = []
+
+    def note(record: logging.LogRecord) -> bool:
+        passed.append(record)
+        return True
+
+    logger.addFilter(note)
+    try:
+        logger.error("%s", text)
+    finally:
+        logger.removeFilter(note)
+    return bool(passed)
 
 
 async def _guarded(step: Awaitable[list[Failure]]) -> list[Failure]:

@@ -216,6 +216,26 @@ UPSTREAM = Server(
     re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
 )
 
+
+# gunicorn's threaded WSGI worker (32 threads, one process): what the benchmarks compare with.
+def _gthread(app: str, options: Sequence[str]) -> list[str]:
+    return [PYTHON, "-m", "gunicorn", "-k", "gthread", "--threads", "32", "-w", "1",
+            "-b", "127.0.0.1:0", "--no-control-socket", *options, app]  # fmt: skip
+
+
+GUNICORN_GTHREAD = Server(
+    "gunicorn-gthread",
+    _gthread,
+    re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)"),
+    requires=("gunicorn",),
+)
+# bench.one_hop's loopback upstream that answers each request after 10 ms.
+UPSTREAM_10MS = Server(
+    "upstream-10ms",
+    lambda app, options: [PYTHON, "-m", "bench.one_hop", "upstream"],
+    re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
+)
+
 SERVERS = {
     server.name: server
     for server in (
