@@ -141,8 +141,30 @@ def _stuck_receives(layer: Any) -> list[asyncio.Task[Any]]:
     return stuck
 
 
-async def _close(alias: str, layer: Any) -> None:
-    """Close ``layer`` on this loop; end the receives its closing frees (and read their end)."""
+# The WebSocket applications running now (bounded_websocket adds them), of every loop.
+_websockets: set[asyncio.Task[Any]] = set()
+
+
+async def _drain(budget: Budget) -> None:
+    """Wait for this loop's WebSocket applications to end, for half the budget left at most;
+    cancel those still running then. Most servers have drained them before lifespan shutdown;
+    granian sends it while consumers still run their ``disconnect()``."""
+    loop = asyncio.get_running_loop()
+    running = [task for task in _websockets if task.get_loop() is loop and not task.done()]
+    if not running:
+        return
+    remaining = budget.remaining()
+    await asyncio.wait(running, timeout=None if remaining is None else remaining / 2)
+    if late := [task for task in running if not task.done()]:
+        for task in late:
+            task.cancel()
+        await asyncio.wait(late, timeout=CANCEL_GRACE)
+
+
+async def _close(alias: str, layer: Any, budget: Budget) -> None:
+    """Close ``layer`` on this loop, once its consumers have ended; end the receives its closing
+    frees (and read how they ended)."""
+    await _drain(budget)
     stuck = _stuck_receives(layer)
     if _is_redis_layer(layer):
         await layer.close_pools()  # not flush(): that deletes every process's messages
@@ -200,12 +222,13 @@ class OpenLayers:
         return []
 
     async def close(self, runner: Runner) -> list[Failure]:
-        """Close the ready layers concurrently, started in reverse order."""
+        """Close the ready layers concurrently, started in reverse declaration order."""
         layers, self.layers = self.layers, {}
         jobs = [
             (runner.step("layer", alias, label=self._labels[alias], waiting="still closing"),
-             functools.partial(_close, alias, layers[alias]))
-            for alias in reversed(list(layers))
+             functools.partial(_close, alias, layers[alias], runner.budget))
+            for alias in reversed(list(self._labels))  # declared order, not the order they opened
+            if alias in layers
         ]  # fmt: skip
         return await runner.together(jobs)
 
@@ -236,6 +259,8 @@ async def bounded_websocket(app: Call, scope: Any, receive: Any, send: Any) -> A
         return message
 
     task = asyncio.ensure_future(app(scope, watched_receive, send))
+    _websockets.add(task)
+    task.add_done_callback(_websockets.discard)
     waiter = asyncio.ensure_future(disconnected.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
