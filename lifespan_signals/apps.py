@@ -15,6 +15,7 @@ class LifespanSignalsConfig(AppConfig):
     def ready(self) -> None:
         from lifespan_signals.checks import (
             check_asgi_application,
+            check_channel_layers,
             check_clients,
             check_middleware,
             check_request_threads,
@@ -26,3 +27,4 @@ class LifespanSignalsConfig(AppConfig):
         checks.register(check_asgi_application)
         checks.register(check_clients)
         checks.register(check_request_threads)
+        checks.register(check_channel_layers)

@@ -26,7 +26,14 @@ from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.failures import Failure
 from lifespan_signals.lifespan.steps import CANCEL_GRACE, Runner
 
-__all__ = ["SAFE_SOCKET_TIMEOUT", "LayerUnreachable", "OpenLayers", "bounded_websocket"]
+__all__ = [
+    "BLOCKING_RECEIVE",
+    "SAFE_SOCKET_TIMEOUT",
+    "LayerUnreachable",
+    "OpenLayers",
+    "bounded_websocket",
+    "explicit_socket_timeouts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ logger = logging.getLogger(__name__)
 # receive (RedisChannelLayer.brpop_timeout): an idle consumer's read then times out ("Timeout
 # reading from ..."). A host that sets no socket_timeout gets this one, well above the wait.
 SAFE_SOCKET_TIMEOUT = 15.0
+BLOCKING_RECEIVE = 5.0  # channels_redis.core.RedisChannelLayer.brpop_timeout (4.3)
 
 
 class LayerUnreachable(ConnectionError):
