@@ -262,3 +262,85 @@ def test_two_receives_cancelled_1_ms_apart_leave_one_stuck_until_the_layer_close
     assert all(task.done() for task in pending)  # ended by the layer's closing
     assert closed_in < 3
     assert redis.clients() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ({"path": "/nonexistent/redis.sock"}, "unix:///nonexistent/redis.sock"),
+        ({"host": "127.0.0.1", "port": 1}, "127.0.0.1:1"),
+    ],
+)
+def test_an_unreachable_host_is_named_as_configured(host, shown):
+    layers = {"default": {"BACKEND": CORE, "CONFIG": {"hosts": [host]}}}
+    with override_settings(CHANNEL_LAYERS=layers), pytest.raises(LifespanFailed) as caught:
+        run(steps_of_one_lifespan())
+    assert f"could not reach Redis at {shown!r}" in caught.value.failures[0].summary
+
+
+# -- the bound on WebSocket applications ----------------------------------------------------
+
+
+def websocket_app(after_disconnect):
+    """An application that waits for websocket.disconnect, then awaits ``after_disconnect``."""
+    ended = []
+
+    async def app(scope, receive, send):
+        try:
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+            await after_disconnect()
+        finally:
+            ended.append(True)
+
+    return app, ended
+
+
+async def disconnect_then(app):
+    inbox = asyncio.Queue()
+    await inbox.put({"type": "websocket.disconnect", "code": 1000})
+    return await engine_layers.bounded_websocket(
+        app, {"type": "websocket", "path": "/ws/"}, inbox.get, lambda message: None
+    )
+
+
+def test_a_websocket_app_that_hangs_after_its_socket_closed_is_cancelled(caplog):
+    app, ended = websocket_app(lambda: asyncio.sleep(3600))
+    started = time.monotonic()
+    with override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=0.2):
+        assert run(disconnect_then(app)) is None
+    assert time.monotonic() - started < 2
+    assert ended == [True]
+    assert "did not return within 0.2 s of its socket closing" in caplog.text
+
+
+def test_a_websocket_app_that_ends_returns_its_result_and_none_means_no_bound():
+    async def returns():
+        return None
+
+    app, ended = websocket_app(returns)
+    with override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=None):
+        run(disconnect_then(app))
+    with override_settings(LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=5):
+        run(disconnect_then(app))
+    assert ended == [True, True]
+
+
+def test_consumers_still_running_at_shutdown_are_drained_before_the_layer_closes():
+    """As granian does: lifespan shutdown while a WebSocket application still runs."""
+
+    async def forever(scope, receive, send):
+        await asyncio.sleep(3600)
+
+    async def main():
+        async with lifespan():
+            inbox = asyncio.Queue()
+            running = asyncio.ensure_future(
+                engine_layers.bounded_websocket(forever, {"type": "websocket"}, inbox.get, None)
+            )
+            await asyncio.sleep(0)
+        return running
+
+    with override_settings(CHANNEL_LAYERS=MEMORY, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT=0.4):
+        running = run(main())
+    assert running.done()  # its application was cancelled by the drain, within the budget
