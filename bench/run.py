@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import one_hop
+from bench import layers, one_hop
 from bench.report import (
     Row,
     cpu_ticks,
@@ -345,6 +345,7 @@ def lookup_row() -> Row:
 def main_only(prefix: str) -> None:
     """``BENCH_ONLY``: the comparisons with a key starting with ``prefix``, printed only."""
     rows: list[Row] = [lookup_row()] if prefix.startswith("p6") else []
+    rows += layers.rows({}) if "p13".startswith(prefix) else []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         logs = Path(tmp)
         with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
@@ -388,6 +389,8 @@ def main() -> None:
         daphne_exit = sigterm_exit_ms(LIFESPAN_DAPHNE_IDLE, logs, "lifespan-daphne")
         results["p5_sigterm_exit_ms_lifespan_daphne"] = daphne_exit
         rows.append(Row("p5_sigterm_exit_ms_lifespan_daphne", daphne_exit, f"{daphne_exit:.0f} ms"))
+
+        rows += layers.rows(results)
 
         with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}

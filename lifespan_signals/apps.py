@@ -15,6 +15,7 @@ class LifespanSignalsConfig(AppConfig):
     def ready(self) -> None:
         from lifespan_signals.checks import (
             check_asgi_application,
+            check_channel_layers,
             check_clients,
             check_middleware,
             check_one_hop,
@@ -30,3 +31,4 @@ class LifespanSignalsConfig(AppConfig):
         checks.register(check_request_threads)
         checks.register(check_one_hop)
         checks.register(check_runserver)
+        checks.register(check_channel_layers)

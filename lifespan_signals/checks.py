@@ -15,6 +15,7 @@ each kind its id.
 ``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
 ``E032``               ``LIFESPAN_SIGNALS_ONE_HOP``: a bad value, or on without request threads.
 ``W030``               ``LIFESPAN_SIGNALS_REQUEST_THREADS`` on a release it was not tested with.
+``W040``               ``CHANNEL_LAYERS``: a Redis host's ``socket_timeout`` within the 5 s receive.
 =====================  ==========================================================================
 """
 
@@ -44,6 +45,7 @@ from lifespan_signals.conf import (
 __all__ = [
     "PROBLEM_IDS",
     "check_asgi_application",
+    "check_channel_layers",
     "check_clients",
     "check_middleware",
     "check_one_hop",
@@ -307,3 +309,48 @@ def check_one_hop(
     if problem := one_hop_problem(value, threads):
         return [Error(problem, hint=ONE_HOP_HINT, id="lifespan_signals.E032")]
     return []
+
+
+def check_channel_layers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``CHANNEL_LAYERS``: a ``RedisChannelLayer`` host whose ``socket_timeout`` is not longer
+    than channels_redis' blocking receive (5 s), so an idle consumer's read times out."""
+    from lifespan_signals.lifespan.layers import (
+        BLOCKING_RECEIVE,
+        SAFE_SOCKET_TIMEOUT,
+        explicit_socket_timeouts,
+    )
+
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    found: list[CheckMessage] = []
+    for alias, entry in layers.items() if isinstance(layers, dict) else ():
+        if not isinstance(entry, dict) or entry.get("BACKEND") != _REDIS_LAYER:
+            continue
+        config = entry.get("CONFIG") or {}
+        hosts = config.get("hosts") if isinstance(config, dict) else None
+        if not isinstance(hosts, (list, tuple)):
+            continue
+        for index, value in enumerate(explicit_socket_timeouts(hosts)):
+            try:
+                seconds = None if value is None else float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if seconds is None or seconds != seconds or seconds > BLOCKING_RECEIVE:  # nan: unset
+                continue
+            found.append(
+                Warning(
+                    f"CHANNEL_LAYERS[{alias!r}]['CONFIG']['hosts'][{index}]'s socket_timeout "
+                    f"should be longer than channels_redis' {BLOCKING_RECEIVE:g} s blocking "
+                    f"receive, not {value!r}: an idle consumer's read times out (\"Timeout "
+                    'reading from ...") and the consumer dies.',
+                    hint=f"Remove socket_timeout (the lifespan then gives the host "
+                    f"{SAFE_SOCKET_TIMEOUT:g} s), or set it above {BLOCKING_RECEIVE:g}, e.g. "
+                    f"{SAFE_SOCKET_TIMEOUT:g}.",
+                    id="lifespan_signals.W040",
+                )
+            )
+    return found
+
+
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"

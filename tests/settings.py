@@ -54,8 +54,17 @@ off, or the default given.
 ``LIFESPAN_TEST_DB_POOL=1``
     onehopapp: Django's psycopg pool (``OPTIONS={"pool": ...}``, no persistent connections)
     instead of ``CONN_MAX_AGE``. onehopapp's ``LIFESPAN_TEST_REQUEST_THREADS`` defaults to 8.
+``LIFESPAN_TEST_REDIS``
+    layersapp: a Redis URL (the harness's ``redis`` fixture gives ``unix://...``); its channel
+    layer is then channels_redis' (unset: Channels' in-memory layer).
+``LIFESPAN_TEST_LAYER``
+    layersapp: ``core`` (default: ``RedisChannelLayer``) or ``pubsub``
+    (``RedisPubSubChannelLayer``).
+``LIFESPAN_TEST_REDIS_SOCKET_TIMEOUT``
+    layersapp: the Redis host's explicit ``socket_timeout`` (unset: none, the lifespan's default).
 ``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``
-    faultapp, hardapp: the package's own settings of those names, read with ``parse_timeout()``.
+    faultapp, hardapp, layersapp: the package's own settings of those names, read with
+    ``parse_timeout()``.
 
 Read by the tests themselves, not by a project:
 

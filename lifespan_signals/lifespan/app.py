@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from lifespan_signals.lifespan.layers import bounded_websocket
 from lifespan_signals.lifespan.machine import serve_lifespan
 from lifespan_signals.threads import RequestThreads
 
@@ -29,6 +30,9 @@ class LifespanApp:
     _own_state: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] == "websocket":  # bounded after its socket closed: see bounded_websocket
+            call = super().__call__  # type: ignore[misc]
+            return await bounded_websocket(call, self._with_state(scope), receive, send)
         if scope["type"] != "lifespan":
             return await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
         own = None

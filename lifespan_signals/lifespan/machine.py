@@ -17,6 +17,7 @@ from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.clients import OpenClients
 from lifespan_signals.lifespan.driver import InnerLifespan
 from lifespan_signals.lifespan.failures import Failure, report
+from lifespan_signals.lifespan.layers import OpenLayers
 from lifespan_signals.lifespan.receivers import send_signal
 from lifespan_signals.lifespan.resources import Entered, enter_resources, exit_resources
 from lifespan_signals.lifespan.steps import EXTENSION, Record, Runner
@@ -51,6 +52,7 @@ class Lifespan:
         record = extensions.get(EXTENSION) if isinstance(extensions, dict) else None
         self.record = record if isinstance(record, Record) else Record()
         self.clients = OpenClients()
+        self.layers = OpenLayers()  # Channels' CHANNEL_LAYERS: after the clients, before resources
         self._inner = None if inner is None else InnerLifespan(inner, self.state)
         self._entered: Entered = []
         self._entry = Running(self.state, server=state)
@@ -67,6 +69,7 @@ class Lifespan:
             failures = await self.clients.open(self._runner("startup", budget))
             if not failures:
                 registry.publish_clients(self._entry, self.clients.clients)
+            failures = failures or await self.layers.open(self._runner("startup", budget))
             failures = failures or await enter_resources(
                 self.state, self._runner("startup", budget), self._entered
             )
@@ -110,6 +113,7 @@ class Lifespan:
             finally:  # resources and clients always close, also when the lifespan is cancelled
                 runner = self._runner("shutdown", budget)
                 failures += await _guarded(exit_resources(self._entered, runner))
+                failures += await _guarded(self.layers.close(self._runner("shutdown", budget)))
                 registry.publish_clients(self._entry, None)
                 failures += await _guarded(self.clients.close(self._runner("shutdown", budget)))
         if failures:

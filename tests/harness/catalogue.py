@@ -28,6 +28,15 @@ LEAKS = (
     "Task was destroyed",
     "Exception ignored",
 )
+# What a channel layer left open, or a consumer left behind, prints at exit (channels_redis #332,
+# channels #1966), and what redis-py prints when a read times out under an idle consumer.
+LAYER_LEAKS = (
+    "Event loop is closed",
+    "Task exception was never retrieved",
+    "Unclosed",
+    "unclosed",
+    "Timeout reading from",
+)
 # What tests.projects.serverapp's shutdown receiver records when it closed the very clients startup
 # opened.
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}

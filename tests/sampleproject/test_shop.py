@@ -34,6 +34,7 @@ TEMPLATES = REPO_ROOT / "sampleproject" / "shop" / "templates"
 
 shop_settings = override_settings(
     ASGI_APPLICATION="sampleproject.asgi.application",  # the lifespan helpers' default app
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
     LIFESPAN_SIGNALS_CLIENTS=LIFESPAN_SIGNALS_CLIENTS,
     ROOT_URLCONF=__name__,  # the shop's URLs without the admin's (not installed here)
     SAMPLE_SERVICE_LATENCY=0,
