@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck docs pytest postgres django-asgi-suite matrix bench clean
+.PHONY: install run test lint typecheck docs pytest postgres redis django-asgi-suite matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,18 +35,26 @@ typecheck: $(STAMP)
 postgres:
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq postgresql; }
 
+# Redis' server, for tests/layers/ (tests/harness/redis.py starts a private one on a unix socket).
+redis:
+	command -v redis-server >/dev/null || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq redis-server; }
+
 # Django's own ASGI handler tests (tests/asgi of the installed release's sdist, fetched with pip
-# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on.
+# into .cache/), run with LifespanASGIHandler substituted: request threads off, then on; then
+# Django's handler, middleware and async tests with the one-hop path off and on.
+DJANGO_ONE_HOP_LABELS := asgi handlers middleware middleware_exceptions async
 django-asgi-suite: $(STAMP)
 	$(BIN)/python -m tests.django_asgi_suite
 	$(BIN)/python -m tests.django_asgi_suite --threads 4
+	$(BIN)/python -m tests.django_asgi_suite $(DJANGO_ONE_HOP_LABELS)
+	$(BIN)/python -m tests.django_asgi_suite --threads 4 --one-hop $(DJANGO_ONE_HOP_LABELS)
 
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses,
 # and (patch = subprocess) the pytest-xdist workers. Tests run in parallel: the servers wait on
 # subprocesses and sockets more than they use the CPU. PYTEST_ARGS="-n 0" runs them one by one;
 # PYTEST_ARGS="-m soak" runs the soak tests (CI does, after make test).
 PYTEST_WORKERS ?= 4
-pytest: $(STAMP) postgres
+pytest: $(STAMP) postgres redis
 	rm -f .coverage .coverage.*
 	PYTHONDEVMODE=1 $(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	$(BIN)/coverage combine --quiet
@@ -64,7 +72,7 @@ matrix: $(STAMP)
 	PATH="$(PYENV_BINS)$$PATH" $(BIN)/tox run
 
 # Benchmarks, not part of `make test`: wrk from Debian's packages, matplotlib for the chart.
-bench: $(STAMP)
+bench: $(STAMP) redis
 	command -v wrk >/dev/null || { $$(command -v sudo) apt-get update -qq && $$(command -v sudo) apt-get install -y -qq wrk; }
 	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
 	$(BIN)/python -m bench.run

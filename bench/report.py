@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p5_sigterm_exit_ms": ("<=", 1000.0),
     "p5_sigterm_exit_ms_lifespan_daphne": ("<=", 1000.0),
     "p9_lifespan_daphne_vs_daphne": (">=", 0.98),
+    # bench/one_hop.py; p10 is a ratio of CPU per request (lower is better)
+    "p7_one_hop_vs_django": (">=", 4.0),
+    "p10_cpu_one_hop_vs_wsgi": ("<=", 2.0),
+    "p11_one_hop_vs_gthread": (">=", 1.25),
+    "p12_async_upstream_vs_gthread": (">=", 1.5),
 }
 
 
@@ -87,9 +93,10 @@ def draw_chart(results: dict[str, float], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ratio_keys = [key for key, (op, _) in TARGETS.items() if op == ">="]
+    # Durations (keys with "_ms") on the right; ratios, p10's of CPU among them, on the left.
+    ms_keys = [key for key in TARGETS if "_ms" in key]
+    ratio_keys = [key for key in TARGETS if key not in ms_keys]
     ratio_keys.append("sample_home_runasgi_vs_uvicorn")
-    ms_keys = [key for key, (op, _) in TARGETS.items() if op == "<="]
     colors = {True: "tab:green", False: "tab:red", None: "tab:gray"}
     figure, axes = plt.subplots(1, 2, figsize=(12, 5), width_ratios=[3, 1])
     for ax, keys, label, fmt in (
@@ -117,3 +124,18 @@ def draw_chart(results: dict[str, float], path: Path) -> None:
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median of the per-round ratios a/b."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def load_average(note: str) -> tuple[float, float, float]:
+    """The load average now, printed with a warning when it is above one per core (figures
+    quoted from such a run are not a quiet machine's)."""
+    load = os.getloadavg()
+    cores = os.cpu_count() or 1
+    warning = f"  WARNING: load above one per core ({cores})" if load[0] > cores else ""
+    print(f"  load average {note}: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{warning}", flush=True)
+    return load

@@ -28,7 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.report import Row, cpu_ticks, draw_chart, machine, print_table
+from bench import layers, one_hop
+from bench.report import (
+    Row,
+    cpu_ticks,
+    draw_chart,
+    load_average,
+    machine,
+    median_ratio,
+    print_table,
+)
 from bench.servers import ROOT, WRK, cpu_seconds, serve, settle, tail, wrk
 from tests.harness import catalogue
 
@@ -336,6 +345,7 @@ def lookup_row() -> Row:
 def main_only(prefix: str) -> None:
     """``BENCH_ONLY``: the comparisons with a key starting with ``prefix``, printed only."""
     rows: list[Row] = [lookup_row()] if prefix.startswith("p6") else []
+    rows += layers.rows({}) if "p13".startswith(prefix) else []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         logs = Path(tmp)
         with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
@@ -343,6 +353,7 @@ def main_only(prefix: str) -> None:
             for servers, ratios in COMPARISONS:
                 if any(key.startswith(prefix) for key, _, _ in ratios):
                     rows += compare(servers, ratios, logs, env, {}, {})
+        rows += one_hop.rows(prefix, logs)[0]
     print_table(rows)
 
 
@@ -351,6 +362,7 @@ def main() -> None:
         main_only(ONLY)
         return
     began, ticks = time.monotonic(), cpu_ticks()
+    load_before = load_average("before the run")
     results: dict[str, float] = {}
     rows: list[Row] = []
     rps_medians: dict[str, float] = {}
@@ -378,12 +390,17 @@ def main() -> None:
         results["p5_sigterm_exit_ms_lifespan_daphne"] = daphne_exit
         rows.append(Row("p5_sigterm_exit_ms_lifespan_daphne", daphne_exit, f"{daphne_exit:.0f} ms"))
 
+        rows += layers.rows(results)
+
         with serve(*UPSTREAM, {}, "/", logs / "upstream.log") as up:
             env = {"BENCH_UPSTREAM_URL": up.url, "SAMPLE_DB_PATH": str(logs / "sample.sqlite3")}
             for servers, ratios in COMPARISONS:
                 new = compare(servers, ratios, logs, env, rps_medians, cpu_medians)
                 results |= {row.key: row.value for row in new}
                 rows += new
+        new, one_hop_meta = one_hop.rows("", logs)
+        results |= {row.key: row.value for row in new}
+        rows += new
     results["sample_home_runasgi_rps"] = rps_medians["sample home, runasgi"]
     results["sample_home_uvicorn_rps"] = rps_medians["sample home, uvicorn"]
     results = {key: round(value, 3) for key, value in results.items()}
@@ -399,16 +416,13 @@ def main() -> None:
         "req_per_s": rps_medians,
         "server_cpu_ms_per_request": {name: round(ms, 3) for name, ms in cpu_medians.items()},
         "ratios_by_server_cpu": {row.key: round(row.by_cpu, 3) for row in rows if row.by_cpu},
+        "one_hop": one_hop_meta,
+        "load_average_before_and_after": [load_before, load_average("after the run")],
     }
     (HERE / "results-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     draw_chart(results, HERE / "results.png")
     took = time.monotonic() - began
     print(f"\nWrote bench/results.json, results-meta.json and results.png in {took:.0f} s.")
-
-
-def median_ratio(a: list[float], b: list[float]) -> float:
-    """The median of the per-round ratios a/b."""
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def serve(
         log.write_text(process.output())
 
 
-def wrk(url: str, seconds: int) -> tuple[float, int]:
+def wrk(url: str, seconds: int, connections: int = CONNECTIONS) -> tuple[float, int]:
     """Requests/s that wrk's connections get from ``url``, and the requests it completed.
 
     Fails on any non-2xx answer; gives (0.0, 0) when no request completed.
@@ -68,9 +68,10 @@ def wrk(url: str, seconds: int) -> tuple[float, int]:
     its loop (creating an httpx client per request does) answers in waves of CONNECTIONS, and a
     window of a few seconds holds one wave or two: counting them would halve or double its figure.
     """
-    out = subprocess.run(
-        [*WRK, f"-d{seconds}s", url], capture_output=True, text=True, check=True
-    ).stdout
+    command = [*WRK, f"-d{seconds}s", url]
+    if connections != CONNECTIONS:
+        command[2] = f"-c{connections}"
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk got error responses from {url}:\n{out}")
     if "Socket errors" in out:
@@ -82,7 +83,7 @@ def wrk(url: str, seconds: int) -> tuple[float, int]:
     if completed[1] == "0":
         return 0.0, 0
     seconds_each = float(latency[1]) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[latency[2]]
-    return CONNECTIONS / seconds_each, int(completed[1])
+    return connections / seconds_each, int(completed[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -17,13 +17,14 @@ __all__ = ["Registry", "Running", "registry"]
 
 
 class Running:
-    """One running lifespan: its state, and its declared clients once they are all open."""
+    """One running lifespan: its state (what get_state() returns: the engine's live view over the
+    ``server``'s dict, or that dict itself), and its declared clients once they are all open."""
 
-    __slots__ = ("clients", "lifespan", "state", "thread")
+    __slots__ = ("clients", "server", "state", "thread")
 
-    def __init__(self, state: dict[str, Any], lifespan: object = None) -> None:
+    def __init__(self, state: dict[str, Any], *, server: dict[str, Any] | None = None) -> None:
         self.state = state
-        self.lifespan = lifespan  # the engine's object, for the driver that started it
+        self.server = state if server is None else server
         self.clients: dict[str, Any] | None = None  # None: this lifespan has opened none (yet)
         # The thread whose event loop opened its clients (a loop runs in one thread only).
         self.thread: int | None = None
@@ -50,9 +51,9 @@ class Registry:
         return self._running[-1] if self._running else None
 
     def find(self, state: dict[str, Any]) -> Running | None:
-        """The running lifespan whose state is ``state`` or wraps it (a live view over it)."""
+        """The running lifespan whose state, or the server's dict under it, is ``state``."""
         for entry in reversed(self._running):
-            if entry.state is state or getattr(entry.state, "server", None) is state:
+            if state is entry.state or state is entry.server:
                 return entry
         return None
 

@@ -19,18 +19,26 @@ class LifespanSignalsConfig(AppConfig):
     def ready(self) -> None:
         from lifespan_signals.checks import (
             check_asgi_application,
+            check_channel_layers,
             check_clients,
             check_middleware,
+            check_one_hop,
             check_request_threads,
+            check_runserver,
             check_settings,
         )
 
         # All carry the tag "lifespan_signals" (manage.py check --tag lifespan_signals); the
         # settings' checks one of their own too: lifespan startup runs them (conf.py).
-        for check in (check_settings, check_clients, check_request_threads):
+        for check in (check_settings, check_clients, check_request_threads, check_one_hop):
             checks.register(check, "lifespan_signals", SETTINGS_CHECKS)
-        checks.register(check_middleware, "lifespan_signals")
-        checks.register(check_asgi_application, "lifespan_signals")
+        for check in (
+            check_middleware,
+            check_asgi_application,
+            check_runserver,
+            check_channel_layers,
+        ):
+            checks.register(check, "lifespan_signals")
         _hide_clients_on_error_pages()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import django
 from django.conf import settings
@@ -12,8 +12,11 @@ from django.core.handlers.asgi import ASGIHandler
 from django.utils.module_loading import import_string
 
 from lifespan_signals import conf
-from lifespan_signals.lifespan.app import LifespanApp
+from lifespan_signals.lifespan.app import ASGIApp, LifespanApp, Receive, Scope, Send
 from lifespan_signals.threads import RequestThreads, supported
+
+if TYPE_CHECKING:
+    from lifespan_signals._one_hop import OneHop
 
 __all__ = [
     "LifespanASGIHandler",
@@ -27,20 +30,12 @@ __all__ = [
     "with_lifespan",
 ]
 
-# Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
-Scope = dict[str, Any]
-ASGIApp = Any
-ASGIReceiveCallable = Any
-ASGISendCallable = Any
-
 
 class _Wrapper:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         return await self.app(scope, receive, send)
 
 
@@ -48,40 +43,33 @@ class LifespanASGIHandler(LifespanApp, ASGIHandler):
     """Django's ``ASGIHandler``, plus the lifespan protocol; HTTP handling is Django's.
 
     With ``LIFESPAN_SIGNALS_REQUEST_THREADS = N``, each request runs its sync code in a thread
-    kept from an earlier request (up to N kept) instead of a new one.
+    kept from an earlier request (up to N kept) instead of a new one; with
+    ``LIFESPAN_SIGNALS_ONE_HOP`` too, in one hop to that thread.
     """
 
     # None (Django's new thread per request) also for subclasses that skip __init__.
     request_threads: RequestThreads | None = None
+    one_hop: OneHop | None = None  # LIFESPAN_SIGNALS_ONE_HOP: the request path of _one_hop
 
     def __init__(self) -> None:
         super().__init__()
         self.request_threads = _request_threads()
+        if self.request_threads is not None and _one_hop():
+            from lifespan_signals._one_hop import OneHop
 
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
+            self.one_hop = OneHop(self, self.request_threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         threads = self.request_threads
-        if threads is None or scope["type"] not in ("http", "lifespan"):
-            await super().__call__(scope, receive, send)  # Django's way; it refuses websockets
-        elif scope["type"] == "lifespan":
-            threads.open()
-
-            async def send_after_closing(message: dict[str, Any]) -> None:
-                # Stop the kept threads before the server hears that shutdown is over.
-                if message["type"].startswith("lifespan.shutdown."):
-                    threads.close()
-                await send(message)
-
-            try:
-                await super().__call__(scope, receive, send_after_closing)
-            finally:
-                threads.close()
+        if threads is None or scope["type"] != "http":
+            # Lifespan: LifespanApp's. Other scopes: Django's way; it refuses websockets.
+            await super().__call__(scope, receive, send)
+        elif self.one_hop is not None:
+            await self.one_hop(scope, receive, send)
         else:
             thread = threads.acquire()
             try:
-                async with threads.context(thread):
-                    await super().__call__(scope, receive, send)
+                await threads.serve(thread, super().__call__(scope, receive, send))
             except BaseException:
                 threads.release(thread, reuse=False)
                 raise
@@ -100,6 +88,14 @@ class LifespanWrapper(LifespanApp, _Wrapper):
     def inner_app(self) -> ASGIApp | None:
         # Ours inside ours would send the signals twice.
         return None if isinstance(self.app, LifespanApp) else self.app
+
+
+def _one_hop() -> bool:
+    """Whether ``LIFESPAN_SIGNALS_ONE_HOP`` is on; a bad value is not refused here, at import,
+    but by lifespan startup, which runs its system check (E032)."""
+    value = getattr(settings, "LIFESPAN_SIGNALS_ONE_HOP", False)
+    threads = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    return conf.one_hop_problem(value, threads) is None and bool(value)
 
 
 def _request_threads() -> RequestThreads | None:

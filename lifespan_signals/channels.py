@@ -22,7 +22,8 @@ from typing import Any
 
 from channels.routing import ProtocolTypeRouter as _ChannelsProtocolTypeRouter
 
-from lifespan_signals.lifespan.app import LifespanApp
+from lifespan_signals.lifespan.app import LifespanApp, Scope
+from lifespan_signals.state import NoLifespanState
 
 __all__ = ["ProtocolTypeRouter"]
 
@@ -35,10 +36,18 @@ class ProtocolTypeRouter(LifespanApp, _ChannelsProtocolTypeRouter):  # type: ign
     ``"lifespan"`` application, which then gets them. Lifespan is never forwarded to the ``"http"``
     application, so it runs once per process even when that one speaks lifespan too. Every other
     scope carries the lifespan state: the server's, or a shallow copy of the router's own when the
-    server gives none.
+    server gives none. When no lifespan ran at all (Daphne's own runserver,
+    ``ChannelsLiveServerTestCase``), it carries a :class:`~lifespan_signals.state.NoLifespanState`:
+    a consumer reading a key gets a :class:`~lifespan_signals.state.StateKeyError` saying why.
     """
 
     application_mapping: dict[str, Any]
 
     def lifespan_handler(self) -> Any:
         return self.application_mapping.get("lifespan")
+
+    def _with_state(self, scope: Scope) -> Scope:
+        scope = super()._with_state(scope)
+        if "state" in scope:
+            return scope
+        return {**scope, "state": NoLifespanState()}

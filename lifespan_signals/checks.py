@@ -12,8 +12,11 @@ each kind its id.
 ``W005``               Whether the ASGI application speaks lifespan cannot be told.
 ``W003``, ``W004``     The state middleware is missing from ``MIDDLEWARE``, or repeated.
 ``E010`` .. ``E015``   ``LIFESPAN_SIGNALS_CLIENTS``: its shape, an entry, a backend, an option.
+``W020``               ``manage.py runserver`` runs no lifespan (Daphne's, staticfiles', Django's).
 ``E030``, ``E031``     ``LIFESPAN_SIGNALS_REQUEST_THREADS``: a bad value, an asgiref too old.
+``E032``               ``LIFESPAN_SIGNALS_ONE_HOP``: a bad value, or on without request threads.
 ``W030``               ``LIFESPAN_SIGNALS_REQUEST_THREADS`` on a release it was not tested with.
+``W040``               ``CHANNEL_LAYERS``: a Redis host's ``socket_timeout`` within the 5 s receive.
 =====================  ==========================================================================
 """
 
@@ -31,9 +34,11 @@ from django.core.handlers.wsgi import WSGIHandler
 
 from lifespan_signals.conf import (
     CLIENTS_SETTING,
+    ONE_HOP_HINT,
     REQUEST_THREADS_HINT,
     Problem,
     clients_shape_problem,
+    one_hop_problem,
     redact,
     request_threads_problem,
     timeout_problem,
@@ -42,9 +47,12 @@ from lifespan_signals.conf import (
 __all__ = [
     "PROBLEM_IDS",
     "check_asgi_application",
+    "check_channel_layers",
     "check_clients",
     "check_middleware",
+    "check_one_hop",
     "check_request_threads",
+    "check_runserver",
     "check_settings",
 ]
 
@@ -263,3 +271,111 @@ def check_request_threads(
             id="lifespan_signals.W030",
         )
     ]
+
+
+# The runserver commands that run no lifespan, by the application that has them. Django's own
+# (django.core's) never runs while lifespan_signals is installed: an application's wins over it.
+_RUNSERVERS = {
+    "daphne": "Daphne's runserver",
+    "django.contrib.staticfiles": "staticfiles' runserver (Django's WSGI runserver)",
+}
+_OUR_RUNSERVER = "lifespan_signals.management.commands.runserver"
+
+
+def check_runserver(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``manage.py runserver`` runs the lifespan, when the project has something that needs it."""
+    from django.core.management import get_commands, load_command_class
+
+    from lifespan_signals.resources import registered
+    from lifespan_signals.signals import asgi_shutdown, asgi_startup
+
+    needs = (
+        bool(getattr(settings, CLIENTS_SETTING, None))
+        or asgi_startup.has_listeners()
+        or asgi_shutdown.has_listeners()
+        or bool(registered())
+    )
+    app = get_commands().get("runserver")
+    if not needs or app == "lifespan_signals" or app is None:
+        return []
+    whose = _RUNSERVERS.get(app)
+    if whose is None:  # another application's runserver, perhaps a wrapper of ours
+        try:
+            command = type(load_command_class(app, "runserver"))
+        except Exception:
+            return []
+        if any(cls.__module__ == _OUR_RUNSERVER for cls in command.__mro__):
+            return []
+        whose = f"the runserver of {app!r}"
+    first: list[str] = [name for name in _RUNSERVERS if name in settings.INSTALLED_APPS]
+    before = " and ".join(repr(name) for name in first or [app])
+    return [
+        Warning(
+            f"manage.py runserver should run the ASGI lifespan, but it is {whose}, "
+            "which runs none: declared clients are not opened, asgi_startup receivers do not "
+            "run, and views that use them fail.",
+            hint=f"List 'lifespan_signals' in INSTALLED_APPS before {before}: runserver is then "
+            "lifespan_signals' own, which runs the lifespan (or serve with 'manage.py "
+            "runasgi'). For a runserver without the lifespan, add 'lifespan_signals.W020' to "
+            "SILENCED_SYSTEM_CHECKS.",
+            id="lifespan_signals.W020",
+        )
+    ]
+
+
+def check_one_hop(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``LIFESPAN_SIGNALS_ONE_HOP``: a bool, and request threads to run on when True."""
+    value = getattr(settings, "LIFESPAN_SIGNALS_ONE_HOP", False)
+    threads = getattr(settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+    if problem := one_hop_problem(value, threads):
+        return [Error(problem, hint=ONE_HOP_HINT, id="lifespan_signals.E032")]
+    return []
+
+
+def check_channel_layers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``CHANNEL_LAYERS``: a ``RedisChannelLayer`` host whose ``socket_timeout`` is not longer
+    than channels_redis' blocking receive (5 s), so an idle consumer's read times out."""
+    from lifespan_signals.lifespan.layers import (
+        BLOCKING_RECEIVE,
+        SAFE_SOCKET_TIMEOUT,
+        explicit_socket_timeouts,
+    )
+
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    found: list[CheckMessage] = []
+    for alias, entry in layers.items() if isinstance(layers, dict) else ():
+        if not isinstance(entry, dict) or entry.get("BACKEND") != _REDIS_LAYER:
+            continue
+        config = entry.get("CONFIG") or {}
+        hosts = config.get("hosts") if isinstance(config, dict) else None
+        if not isinstance(hosts, (list, tuple)):
+            continue
+        for index, value in enumerate(explicit_socket_timeouts(hosts)):
+            try:
+                seconds = None if value is None else float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if seconds is None or seconds != seconds or seconds > BLOCKING_RECEIVE:  # nan: unset
+                continue
+            found.append(
+                Warning(
+                    f"CHANNEL_LAYERS[{alias!r}]['CONFIG']['hosts'][{index}]'s socket_timeout "
+                    f"should be longer than channels_redis' {BLOCKING_RECEIVE:g} s blocking "
+                    f"receive, not {value!r}: an idle consumer's read times out (\"Timeout "
+                    'reading from ...") and the consumer dies.',
+                    hint=f"Remove socket_timeout (the lifespan then gives the host "
+                    f"{SAFE_SOCKET_TIMEOUT:g} s), or set it above {BLOCKING_RECEIVE:g}, e.g. "
+                    f"{SAFE_SOCKET_TIMEOUT:g}.",
+                    id="lifespan_signals.W040",
+                )
+            )
+    return found
+
+
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"

@@ -50,7 +50,10 @@ class ClientConfigError(ImproperlyConfigured, ValueError):
     """A declared client's configuration is wrong: raised when lifespan startup opens it."""
 
     def __init__(self, problem: Problem) -> None:
-        super().__init__(f"{problem.message} {problem.hint}")
+        message = (
+            problem.message if problem.message.endswith((".", "?", "!")) else f"{problem.message}."
+        )
+        super().__init__(f"{message} {problem.hint}")
         self.problem = problem
 
 

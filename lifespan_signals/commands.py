@@ -24,7 +24,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
@@ -53,10 +53,15 @@ class LifespanCommand(BaseCommand):
     """
 
     lifespan_app: Any = None
+    #: True: ``handle()`` runs in the lifespan already running in this process, on its loop,
+    #: instead of a lifespan of its own (``manage.py lifespan run`` sets it).
+    joins_running_lifespan = False
     #: The driver of the last run: its ``record`` holds every step that ran, with its time.
     lifespan_driver: LifespanDriver | None = None
 
     def execute(self, *args: Any, **options: Any) -> str | None:
+        if self.joins_running_lifespan:
+            return self._in_running_lifespan(*args, **options)
         # Django's execute() runs the checks, then handle(): put the lifespan around handle() only.
         handle = self.handle
         self.handle = lambda *a, **o: self._in_lifespan(handle, a, o)  # type: ignore[method-assign]
@@ -88,6 +93,16 @@ class LifespanCommand(BaseCommand):
                 else:
                     self._shutdown(loop, driver, raising=True)
                     return result
+
+    def _in_running_lifespan(self, *args: Any, **options: Any) -> str | None:
+        handle = self.handle
+        if iscoroutinefunction(handle):  # on the running lifespan's loop, as in its own
+            self.handle = lambda *a, **o: async_to_sync(handle)(*a, **o)  # type: ignore[method-assign]
+        try:
+            output: str | None = super().execute(*args, **options)
+        finally:
+            self.__dict__.pop("handle", None)
+        return output
 
     @staticmethod
     def _handle(

@@ -233,6 +233,24 @@ def request_threads_problem(value: object) -> str | None:
     )
 
 
+ONE_HOP_HINT = (
+    "Set LIFESPAN_SIGNALS_ONE_HOP = True together with LIFESPAN_SIGNALS_REQUEST_THREADS (e.g. 32), "
+    "or set LIFESPAN_SIGNALS_ONE_HOP = False."
+)
+
+
+def one_hop_problem(value: object, threads: object) -> str | None:
+    """Say what is wrong with ``value`` as ``LIFESPAN_SIGNALS_ONE_HOP``, or None."""
+    if type(value) is not bool:
+        return f"LIFESPAN_SIGNALS_ONE_HOP should be True or False, not {value!r}."
+    if value and threads is None:
+        return (
+            "LIFESPAN_SIGNALS_ONE_HOP = True should come with LIFESPAN_SIGNALS_REQUEST_THREADS "
+            "set: the one-hop path serves each request in a kept request thread."
+        )
+    return None
+
+
 def _timeout(name: str, default: float) -> float | None:
     if not hasattr(django_settings, name):
         return default
@@ -262,6 +280,16 @@ class _Settings:
         if problem:
             raise ImproperlyConfigured(refusal(problem, f"{problem} {REQUEST_THREADS_HINT}"))
         return value
+
+    @property
+    def ONE_HOP(self) -> bool:  # noqa: N802
+        """Whether HTTP requests take the one-hop path (docs/howto/request-threads.md)."""
+        value = getattr(django_settings, "LIFESPAN_SIGNALS_ONE_HOP", False)
+        threads = getattr(django_settings, "LIFESPAN_SIGNALS_REQUEST_THREADS", None)
+        problem = one_hop_problem(value, threads)
+        if problem:
+            raise ImproperlyConfigured(refusal(problem, f"{problem} {ONE_HOP_HINT}"))
+        return bool(value)
 
     @property
     def CLIENTS(self) -> dict[str, dict[str, Any]]:  # noqa: N802

@@ -7,7 +7,14 @@ from typing import Any
 
 from lifespan_signals._registry import registry
 
-__all__ = ["LifespanNotStarted", "LiveState", "RequestState", "StateKeyError", "get_state"]
+__all__ = [
+    "LifespanNotStarted",
+    "LiveState",
+    "NoLifespanState",
+    "RequestState",
+    "StateKeyError",
+    "get_state",
+]
 
 
 class LifespanNotStarted(RuntimeError):
@@ -19,6 +26,30 @@ class StateKeyError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _no_lifespan(where: str, key: str, what: str) -> str:
+    return (
+        f"{where} has no key {key!r}: this {what} carries no lifespan state. The server did not "
+        "run the ASGI lifespan (Daphne's own runserver, plain daphne, LiveServerTestCase, "
+        "ChannelsLiveServerTestCase and WSGI servers never do). Serve the project with one that "
+        "does: 'manage.py runserver' (lifespan_signals listed first in INSTALLED_APPS) or "
+        "'manage.py runasgi', lifespan-daphne, uvicorn; in tests, run the lifespan with "
+        "lifespan_signals.testing. The application must be lifespan_signals' "
+        "(lifespan_signals.asgi.get_asgi_application() or lifespan_signals.channels."
+        "ProtocolTypeRouter)."
+    )
+
+
+class NoLifespanState(dict[str, Any]):
+    """The ``scope["state"]`` of a connection whose server ran no lifespan.
+
+    Empty; reading a missing key raises :class:`StateKeyError` saying that no lifespan ran, not a
+    bare ``KeyError``. lifespan_signals' ``ProtocolTypeRouter`` gives it to consumers.
+    """
+
+    def __missing__(self, key: str) -> Any:
+        raise StateKeyError(_no_lifespan('scope["state"]', key, "connection"))
 
 
 def get_state() -> dict[str, Any]:
@@ -90,13 +121,10 @@ class RequestState(MutableMapping[str, Any]):
         self._data = data
 
     def __getitem__(self, key: str) -> Any:
-        if self._data is None:
-            raise StateKeyError(
-                f"request.state has no key {key!r}: this request carries no lifespan state. "
-                "The server did not run the ASGI lifespan (Daphne and WSGI servers never do). "
-                "Serve the project with an ASGI server that does, or with 'manage.py runasgi', "
-                "and use lifespan_signals.asgi.get_asgi_application()."
-            )
+        if self._data is None or (
+            isinstance(self._data, NoLifespanState) and key not in self._data
+        ):
+            raise StateKeyError(_no_lifespan("request.state", key, "request"))
         try:
             return self._data[key]
         except KeyError:

@@ -10,11 +10,13 @@ request uses the thread until this one is over.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import importlib.metadata
 import itertools
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -105,6 +107,12 @@ class RequestThread(Executor):
                 future.set_result(result)
                 del result
             del future, fn, args, kwargs
+        # Django keeps a database connection per thread: close this thread's as it ends (at
+        # lifespan shutdown, or after its request when the pool is full), not at garbage
+        # collection.
+        from django.db import connections
+
+        connections.close_all()
 
 
 class RequestThreads:
@@ -136,9 +144,27 @@ class RequestThreads:
         else:
             thread.shutdown(wait=False)  # it ends once its queued calls are done
 
-    def context(self, thread: RequestThread) -> ThreadSensitiveContext:
-        """The asgiref context that sends a request's thread-sensitive calls to ``thread``."""
-        return ThreadSensitiveContext(executor=thread)  # type: ignore[call-arg, unused-ignore]
+    async def serve(self, thread: RequestThread, request: Awaitable[None]) -> None:
+        """Await ``request`` with its thread-sensitive calls sent to ``thread``.
+
+        A task the request started may call ``sync_to_async()`` after the request: that call
+        goes to a thread of its own, as under Django's handler (not to ``thread``, which may
+        serve another request by then). So the asgiref context is never exited (asgiref would
+        make such calls fail): it is entered in a task of its own, whose context ends with it.
+        """
+        executor = _RequestExecutor(thread)
+
+        async def run() -> None:
+            context = ThreadSensitiveContext(executor=executor)  # type: ignore[call-arg, unused-ignore]
+            await context.__aenter__()  # type: ignore[no-untyped-call, unused-ignore]
+            await request
+
+        loop = asyncio.get_running_loop()
+        try:
+            # The task copies the context it is created in: a copy of this one.
+            await contextvars.copy_context().run(loop.create_task, run())
+        finally:
+            executor.finish()
 
     def open(self) -> None:
         self._open = True
@@ -147,3 +173,28 @@ class RequestThreads:
         self._open = False
         while self._idle:
             self._idle.pop().shutdown(wait=False)
+
+
+class _RequestExecutor(Executor):
+    """A request's thread: its thread-sensitive calls go there until ``finish()``, then (a task
+    that outlived the request) to a thread of their own."""
+
+    def __init__(self, thread: RequestThread) -> None:
+        self._thread: RequestThread | None = thread
+        self._after: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        with self._lock:
+            target: Executor | None = self._thread
+            if target is None:
+                if self._after is None:
+                    self._after = ThreadPoolExecutor(1, thread_name_prefix="lifespan-signals-after")
+                target = self._after
+        return target.submit(fn, *args, **kwargs)
+
+    def finish(self) -> None:
+        # A call queued before this still runs in the request thread: that thread is then not
+        # idle, so RequestThreads.release() does not keep it.
+        with self._lock:
+            self._thread = None

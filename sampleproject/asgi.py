@@ -1,6 +1,7 @@
 """ASGI entry point: Channels' routing, plus the lifespan protocol.
 
-Run with e.g. ``uvicorn sampleproject.asgi:application --lifespan on`` or ``manage.py runasgi``.
+Run with e.g. ``uvicorn sampleproject.asgi:application --lifespan on``, or ``manage.py runserver``
+(or ``runasgi``).
 HTTP goes to Django; WebSockets to the shop's consumers, which use the declared clients
 (``clients["aiohttp"]``) as views do, and find the traffic counters in ``self.scope["state"]``.
 """

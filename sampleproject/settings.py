@@ -14,13 +14,14 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "True").lower() in {"1", "true", "yes", "
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
+    # First: its runserver (manage.py runserver) runs the lifespan, not staticfiles' own.
+    "lifespan_signals",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "lifespan_signals",
     "sampleproject.shop",
 ]
 
@@ -89,7 +90,18 @@ LIFESPAN_SIGNALS_CLIENTS = {
 # Simulated latency (seconds) of each demo "microservice" under /services/.
 SAMPLE_SERVICE_LATENCY = float(os.environ.get("SAMPLE_SERVICE_LATENCY", "0.03"))
 
-# How often (seconds) the WebSocket at /ws/stats/ pushes the shared clients' statistics.
+# The live feed goes out through the channel layer: Redis when REDIS_URL is set (every process
+# then shows every process's counters), Channels' in-memory layer otherwise (`make run`).
+REDIS_URL = os.environ.get("REDIS_URL")
+CHANNEL_LAYERS = {
+    "default": (
+        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+
+# How often (seconds) each process broadcasts the shared clients' statistics to /ws/stats/.
 SAMPLE_STATS_INTERVAL = float(os.environ.get("SAMPLE_STATS_INTERVAL", "1.0"))
 
 # Show the lifespan on the console: lifespan_signals' summary lines, each declared client opened

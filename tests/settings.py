@@ -30,6 +30,10 @@ off, or the default given.
 ``LIFESPAN_TEST_EXTRA_APP``
     faultapp: an application added to ``INSTALLED_APPS``; the autoreloader logs (at DEBUG) when it
     first sees one of its files.
+``LIFESPAN_TEST_APPS_ORDER``
+    runserverapp: a comma-separated list of applications (``lifespan_signals``, ``daphne``,
+    ``django.contrib.staticfiles``) listed first in ``INSTALLED_APPS``, in that order, before
+    faultapp's (default: ``lifespan_signals``). The order picks the ``runserver`` command.
 ``LIFESPAN_TEST_RAISE=<phase>:<kind>:<name>``
     hardapp: a ``kind`` (``receiver`` or ``resource``) that raises ``name`` in ``phase``
     (``startup`` or ``shutdown``): ``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``,
@@ -51,9 +55,21 @@ off, or the default given.
 ``LIFESPAN_TEST_REQUEST_THREADS``
     threadapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
 ``LIFESPAN_TEST_DATABASE``
-    threadapp: a PostgreSQL unix-socket directory to use as the default database.
+    threadapp, onehopapp: a PostgreSQL unix-socket directory to use as the default database.
+``LIFESPAN_TEST_DB_POOL=1``
+    onehopapp: Django's psycopg pool (``OPTIONS={"pool": ...}``, no persistent connections)
+    instead of ``CONN_MAX_AGE``. onehopapp's ``LIFESPAN_TEST_REQUEST_THREADS`` defaults to 8.
+``LIFESPAN_TEST_REDIS``
+    layersapp: a Redis URL (the harness's ``redis`` fixture gives ``unix://...``); its channel
+    layer is then channels_redis' (unset: Channels' in-memory layer).
+``LIFESPAN_TEST_LAYER``
+    layersapp: ``core`` (default: ``RedisChannelLayer``) or ``pubsub``
+    (``RedisPubSubChannelLayer``).
+``LIFESPAN_TEST_REDIS_SOCKET_TIMEOUT``
+    layersapp: the Redis host's explicit ``socket_timeout`` (unset: none, the lifespan's default).
 ``LIFESPAN_SIGNALS_STARTUP_TIMEOUT``, ``LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT``
-    faultapp, hardapp: the package's own settings of those names, read with ``parse_timeout()``.
+    faultapp, hardapp, layersapp: the package's own settings of those names, read with
+    ``parse_timeout()``.
 
 Read by the tests themselves, not by a project:
 

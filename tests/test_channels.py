@@ -34,6 +34,7 @@ from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.channels import ProtocolTypeRouter
 from lifespan_signals.checks import check_asgi_application
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
+from lifespan_signals.state import NoLifespanState, StateKeyError
 from tests.harness.catalogue import LEAKS, LIFESPAN_DAPHNE, RUNASGI, UVICORN, Server
 from tests.harness.in_process import Lifespan, connected, enter, without_db_connection_cleanup
 from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, read_events
@@ -207,6 +208,42 @@ class RouterLifespanTests(ChannelsTestCase):
                     self.assertEqual(check_asgi_application(), [], app)
             finally:
                 del sys.modules["tests._channels_asgi"]
+
+
+class ReadingConsumer(AsyncJsonWebsocketConsumer):
+    """Reads a key of the lifespan state before it accepts the connection."""
+
+    async def connect(self):
+        self.scope["state"]["client"]
+        await self.accept()
+
+
+class NoLifespanTests(ChannelsTestCase):
+    """A server that ran no lifespan (Daphne's runserver, ChannelsLiveServerTestCase)."""
+
+    async def test_a_consumer_reading_the_state_gets_the_reason_not_a_bare_key_error(self):
+        app = ProtocolTypeRouter({"websocket": URLRouter([path("ws/", ReadingConsumer.as_asgi())])})
+        communicator = WebsocketCommunicator(app, "/ws/")  # no lifespan ran; no state given
+        with self.assertRaises(StateKeyError) as caught:
+            await communicator.connect()
+        message = str(caught.exception)
+        self.assertIn(
+            """scope["state"] has no key 'client': this connection carries no lifespan state. """
+            "The server did not run the ASGI lifespan (Daphne's own runserver",
+            message,
+        )
+        self.assertIn("ChannelsLiveServerTestCase", message)
+        self.assertIn("'manage.py runserver' (lifespan_signals listed first", message)
+
+    async def test_consumers_may_still_write_and_read_their_own_keys(self):
+        app = router()
+        self.assertEqual(await websocket_keys(app), [])
+        state = StateConsumer.scopes[-1]["state"]
+        self.assertIsInstance(state, NoLifespanState)
+        self.assertIs(state["mine"], True)
+
+    async def test_a_servers_state_is_left_alone(self):
+        self.assertEqual(await websocket_keys(serve(router(), {"given": 1})), ["given"])
 
 
 class ConsumerStateTests(ChannelsTestCase):

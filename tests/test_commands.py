@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import signal
 import sys
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -453,3 +455,151 @@ def test_an_async_handle_raising_systemexit_or_keyboardinterrupt_shuts_down_and_
         call_command(Command())
     assert raised.value is error
     assert shutdowns == ["shutdown"]
+
+
+# -- manage.py lifespan run COMMAND -------------------------------------------------------------
+
+
+def test_run_gives_a_plain_command_the_lifespans_clients_on_their_loop(events):
+    code, stdout, stderr = run("lifespan", "run", "plain_report", events=events)
+    assert code == 0, stderr
+    assert kinds(events) == ["startup", "plain", "shutdown"], stderr
+    plain = read_events(events)[1]
+    assert plain["same_loop"] is True
+    assert plain["closed"] is False
+    assert plain["aiohttp"] == read_events(events)[0]["aiohttp"]  # the session startup opened
+    assert read_events(events)[-1]["clients"] == CLOSED
+    assert json.loads(stdout.strip().splitlines()[-1])["same_loop"] is True
+    assert "Lifespan startup:" not in stdout  # the pre-flight's listing is not shown
+    assert_clean(stderr)
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "said"),
+    [
+        (["--exit", "7"], 7, None),
+        (["--exit", "0"], 0, None),
+        (["--fail"], 1, "CommandError: plain_report failed on purpose"),
+    ],
+    ids=["exit-7", "exit-0", "command-error"],
+)
+def test_run_keeps_the_commands_exit_status_and_shuts_down_after_it(options, status, said, events):
+    code, _, stderr = run("lifespan", "run", "plain_report", *options, events=events)
+    assert code == status, stderr
+    assert kinds(events) == ["startup", "plain", "shutdown"], stderr
+    assert read_events(events)[-1]["clients"] == CLOSED
+    if said:
+        assert said in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_run_shuts_down_when_the_command_gets_sigterm(events):
+    with manage("lifespan", "run", "plain_report", "--sleep", "60", events=events) as process:
+        wait_until(lambda: "plain" in kinds(events), TIMEOUT, "the command to start")
+        os.kill(process.pid, signal.SIGTERM)
+        code = process.wait_exit(TIMEOUT)
+        stderr = process.stderr()
+    assert code == 143, stderr
+    assert kinds(events) == ["startup", "plain", "shutdown"], stderr
+    assert read_events(events)[-1]["clients"] == CLOSED
+
+
+def test_run_shell_sees_the_lifespan_state(events):
+    code, stdout, stderr = run(
+        "lifespan",
+        "run",
+        "shell",
+        "-c",
+        "from lifespan_signals import get_state; print(sorted(get_state()))",
+        events=events,
+    )
+    assert code == 0, stderr
+    assert "['aiohttp', 'httpx']" in stdout, stdout
+    assert kinds(events) == ["startup", "shutdown"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_run_of_a_lifespan_command_joins_the_running_lifespan(command, events):
+    code, _, stderr = run("lifespan", "run", command, events=events)
+    assert code == 0, stderr
+    assert kinds(events) == ["startup", "handle", "shutdown"], stderr  # one lifespan, not two
+    assert read_events(events)[1]["same_loop"] is True
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["run", "no_such_command"], "Unknown command: 'no_such_command'"),
+        (["run"], "Usage: manage.py lifespan [run COMMAND [ARGS...]]"),
+        (["sprint"], "Usage: manage.py lifespan [run COMMAND [ARGS...]]"),
+        (["run", "lifespan"], "would start a second lifespan inside the first"),
+    ],
+)
+def test_run_refuses_what_it_cannot_run_before_startup(words, message):
+    events: list[str] = []
+    with (
+        connected(asgi_startup, lambda **kwargs: events.append("startup")),
+        pytest.raises(CommandError, match=re.escape(message)),
+    ):
+        call_command("lifespan", *words)
+    assert events == []
+
+
+# -- what a failed lifespan tells the command ----------------------------------------------------
+
+
+async def fails_at_startup(**kwargs):
+    raise RuntimeError("database is down")
+
+
+def test_a_report_that_reached_no_handler_is_in_the_command_error():
+    # A project's LOGGING without disable_existing_loggers=False disables our loggers when
+    # loading the application runs django.setup() again: the report was never shown, so the
+    # command's error holds it.
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    disabled = {logger: logger.disabled for logger in loggers}
+    try:
+        with (
+            override_settings(LOGGING={"version": 1}),
+            connected(asgi_startup, fails_at_startup),
+            pytest.raises(CommandError) as raised,
+        ):
+            call_command(LifespanPreflight(), verbosity=0)
+    finally:
+        for logger, was in disabled.items():
+            logger.disabled = was
+    assert logging.getLogger("lifespan_signals.lifespan.machine").disabled is False
+    message = str(raised.value)
+    assert "tests.test_commands.fails_at_startup raised RuntimeError: database is down" in message
+    assert "The report is above." not in message
+
+
+def test_a_report_that_was_logged_is_not_repeated_in_the_command_error(caplog):
+    with connected(asgi_startup, fails_at_startup), pytest.raises(CommandError) as raised:
+        call_command(LifespanPreflight(), verbosity=0)
+    assert str(raised.value) == (
+        "Lifespan startup failed, so the command did not run. The report is above."
+    )
+    assert "database is down" in caplog.text
+
+
+def test_the_preflight_shows_a_step_given_up_on_with_the_time_it_was_given(capsys):
+    async def hangs(**kwargs):
+        await asyncio.sleep(3600)
+
+    def slow_shutdown(**kwargs):
+        time.sleep(1.0)  # after startup gave up on hangs()
+
+    with (
+        override_settings(LIFESPAN_SIGNALS_STARTUP_TIMEOUT=0.3),
+        connected(asgi_startup, hangs),
+        connected(asgi_shutdown, slow_shutdown),
+        pytest.raises(CommandError),
+    ):
+        call_command(LifespanPreflight())
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if ".hangs" in line]
+    milliseconds = float(re.search(r"([\d.]+) ms", line).group(1))
+    assert 250 <= milliseconds < 900, line  # its 0.3 s, not until the listing was printed
+    assert line.endswith("FAILED"), line

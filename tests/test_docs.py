@@ -1,13 +1,13 @@
 """The docs stay true: the tutorial's code is run as written, and every name the docs show exists.
 
 The tutorial test builds a fresh project with ``startproject`` from the code blocks of
-``docs/tutorial.md`` (each ``{code-block}`` whose caption names a file), runs its tests, and serves
-it with uvicorn and with ``manage.py runasgi`` against a loopback upstream.
+``docs/tutorial.md`` (each ``{code-block}`` whose caption names a file), runs its tests with
+``manage.py test`` and with pytest, and serves it with ``manage.py runserver`` and with uvicorn
+against the tutorial's own quotes service, whose log of callers' ports shows the one connection.
 """
 
 from __future__ import annotations
 
-import http.server
 import importlib
 import importlib.util
 import json
@@ -16,13 +16,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.catalogue import RUNASGI_RELOAD, UVICORN_AUTO
+from tests.harness.catalogue import RUNSERVER, UVICORN_AUTO
 from tests.harness.servers import REPO_ROOT, ServerProcess, get_json, traceback_exceptions
 
 DOCS = REPO_ROOT / "docs"
@@ -32,40 +30,59 @@ REQUESTS = 8
 
 # The files the tutorial must write: removing one of its blocks fails the suite.
 TUTORIAL_FILES = {
+    "quotes_api.py",
     "mysite/settings.py",
     "mysite/urls.py",
     "mysite/asgi.py",
     "quotes/apps.py",
     "quotes/views.py",
     "quotes/tests.py",
+    "pytest.ini",
 }
+NEW_FILE = "(a new file)"
+ADDED = "(add at the end)"
 
-# Added to the reader's project by this test only, to observe it: a resource is exited after the
-# asgi_shutdown receivers, so it sees whether they closed the client.
+# Added to the reader's project by this test only, to observe it: the declared client that served
+# the requests, and whether it was closed when the lifespan's step that closes it ended (the
+# engine logs each step, with its fields in ``record.lifespan_step``).
 PROBE_APP = """
-import json, os
+import json, logging, os
 
 from django.apps import AppConfig
 
-from lifespan_signals.resources import register_resource
+from lifespan_signals.clients import clients
+from lifespan_signals.signals import asgi_startup
+
+opened = []
 
 
-async def record_shutdown(state):
-    yield
-    if "LIFESPAN_TEST_TUTORIAL_PROBE" not in os.environ:  # the tutorial's own tests
-        return
-    client = state.get("http")
-    closed = getattr(client, "is_closed", None)
-    record = {"pid": os.getpid(), "client": id(client), "closed": closed}
-    with open(os.environ["LIFESPAN_TEST_TUTORIAL_PROBE"], "a") as file:
-        file.write(json.dumps(record) + "\\n")
+async def remember_client(**kwargs):
+    opened.append(clients["quotes"])
+
+
+class ClosedProbe(logging.Handler):
+    def emit(self, record):
+        step = getattr(record, "lifespan_step", {})
+        which = (step.get("phase"), step.get("kind"), step.get("name"))
+        if which != ("shutdown", "client", "quotes"):
+            return
+        client = opened[-1]
+        entry = {"pid": os.getpid(), "client": id(client), "closed": client.is_closed}
+        with open(os.environ["LIFESPAN_TEST_TUTORIAL_PROBE"], "a") as file:
+            file.write(json.dumps(entry) + "\\n")
 
 
 class ProbeConfig(AppConfig):
     name = "tutorial_probe"
 
     def ready(self):
-        register_resource(record_shutdown)
+        if "LIFESPAN_TEST_TUTORIAL_PROBE" not in os.environ:  # the tutorial's own tests
+            return
+        asgi_startup.connect(remember_client)
+        logger = logging.getLogger("lifespan_signals.lifespan.steps")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False  # the console shows what the reader sees, no more
+        logger.addHandler(ClosedProbe())
 """
 
 
@@ -96,15 +113,18 @@ def code_blocks(path: Path) -> list[tuple[str, str]]:
     return blocks
 
 
-def tutorial_files() -> dict[str, tuple[str, bool]]:
-    """The files the tutorial writes: path -> (code, whether it is added at the end)."""
-    files = {}
+def tutorial_files() -> dict[str, list[tuple[str, str]]]:
+    """The files the tutorial writes: path -> its blocks in order, as (how, code); ``how`` is
+    ``"new"`` (a file of its own), ``"replace"`` (a file startproject made) or ``"add"``."""
+    files: dict[str, list[tuple[str, str]]] = {}
     for caption, code in code_blocks(TUTORIAL):
         if not caption:
             continue
         path = caption.split()[0]
-        assert path not in files, f"{TUTORIAL}: two blocks write {path}"
-        files[path] = (code, "(add at the end)" in caption)
+        how = "add" if ADDED in caption else "new" if NEW_FILE in caption else "replace"
+        if how != "add":
+            assert path not in files, f"{TUTORIAL}: two blocks write {path} from scratch"
+        files.setdefault(path, []).append((how, code))
     return files
 
 
@@ -138,15 +158,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run([sys.executable, "-m", "django", "startproject", "mysite"], root)
     project = root / "mysite"
     run([sys.executable, "manage.py", "startapp", "quotes"], project)
-    for path, (code, append) in tutorial_files().items():
+    for path, blocks in tutorial_files().items():
         target = project / path
-        assert target.exists(), (
-            f"The tutorial edits {path}, which startproject/startapp do not make"
-        )
-        if append:
-            target.write_text(target.read_text() + "\n\n" + code)
-        else:
-            target.write_text(code)
+        for how, code in blocks:
+            if how == "new":
+                assert not target.exists(), f"The tutorial makes {path}, which startproject made"
+                target.write_text(code)
+                continue
+            assert target.exists(), (
+                f"The tutorial edits {path}, which startproject/startapp do not make"
+            )
+            if how == "add":
+                target.write_text(target.read_text() + "\n\n" + code)
+            else:
+                target.write_text(code)
     # Not part of the tutorial: an observer (see PROBE_APP).
     (project / "tutorial_probe").mkdir()
     (project / "tutorial_probe" / "__init__.py").write_text("")
@@ -162,115 +187,78 @@ def test_tutorial_tests_pass(project):
     assert result.stderr.rstrip().endswith("OK"), result.stderr
 
 
-# -- a loopback upstream that counts connections -------------------------------------------------
+def test_tutorial_tests_pass_under_pytest(project):
+    # As the reader runs it: plain `pytest` in the project, with the tutorial's pytest.ini.
+    result = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], project)
+    assert "quotes/tests.py .." in result.stdout, result.stdout
+    assert re.search(r"\b2 passed\b", result.stdout), result.stdout
 
 
-class Upstream(http.server.ThreadingHTTPServer):
-    """Serves ``/quote.json`` over HTTP/1.1 keep-alive; records each connection's requests."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _QuoteHandler)
-        self.lock = threading.Lock()
-        self.connections: list[list[str]] = []  # the paths requested, per connection
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _QuoteHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Upstream
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.lock:
-            self.requests: list[str] = []
-            self.server.connections.append(self.requests)
-
-    def do_GET(self) -> None:
-        self.requests.append(self.path)
-        body = json.dumps({"text": "Errors should never pass silently."}).encode()
-        status = 200 if self.path == "/quote.json" else 404
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(TIMEOUT)
+def test_tutorial_settings_pass_the_checks(project):
+    result = run([sys.executable, "manage.py", "check"], project)
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 
 
 # -- serving the tutorial's project --------------------------------------------------------------
+
+_QUOTES_API_PORT = re.compile(r"Quotes API on http://127\.0\.0\.1:(\d+)/")
+_CALLER_PORT = re.compile(r"^from port (\d+): \"GET /quote HTTP/1\.1\" 200", re.MULTILINE)
 
 
 def _uvicorn(project: Path) -> list[str]:
     return UVICORN_AUTO.args("mysite.asgi:application", "--app-dir", str(project))
 
 
-def _runasgi(project: Path) -> list[str]:
+def _runserver(project: Path) -> list[str]:
     # As the tutorial runs it: the project's manage.py, with the autoreloader.
-    return [sys.executable, str(project / "manage.py"), "runasgi", "127.0.0.1:0"]
+    return [sys.executable, str(project / "manage.py"), "runserver", "127.0.0.1:0"]
 
 
 @pytest.mark.servers
 @pytest.mark.parametrize(
     ("command", "server"),
-    [(_uvicorn, UVICORN_AUTO), (_runasgi, RUNASGI_RELOAD)],
-    ids=["uvicorn", "runasgi"],
+    [(_runserver, RUNSERVER), (_uvicorn, UVICORN_AUTO)],
+    ids=["runserver", "uvicorn"],
 )
-def test_tutorial_serves_every_request_with_one_client(
-    project, upstream, tmp_path, command, server
+def test_tutorial_serves_every_request_with_one_client_over_one_connection(
+    project, tmp_path, command, server
 ):
     probe = tmp_path / "probe.jsonl"
-    env = {
-        "PYTHONPATH": str(project),
-        "QUOTES_API": upstream.url,
-        "LIFESPAN_TEST_TUTORIAL_PROBE": str(probe),
-    }
-    stopped_exit = server.stopped_exit
-    args = command(project)
-    with ServerProcess(
-        args, settings="mysite.settings", env=env, reports_port=server.reports_port
-    ) as server:
-        server.wait_ready("/quote/", TIMEOUT)
-        url = server.url("/quote/")
-        responses = [get_json(url) for _ in range(REQUESTS)]
-        code = server.stop(signal.SIGTERM, TIMEOUT)
-        output = server.output()
+    quotes_api = [sys.executable, str(project / "quotes_api.py"), "0"]
+    with ServerProcess(quotes_api, settings="", reports_port=_QUOTES_API_PORT) as api:
+        api_url = f"http://127.0.0.1:{api.wait_port(TIMEOUT)}"
+        env = {
+            "PYTHONPATH": str(project),
+            "QUOTES_API": api_url,
+            "LIFESPAN_TEST_TUTORIAL_PROBE": str(probe),
+        }
+        stopped_exit = server.stopped_exit
+        args = command(project)
+        with ServerProcess(
+            args, settings="mysite.settings", env=env, reports_port=server.reports_port
+        ) as served:
+            served.wait_ready("/quote/", TIMEOUT)
+            responses = [get_json(served.url("/quote/")) for _ in range(REQUESTS)]
+            today = get_json(served.url("/today/"))
+            code = served.stop(signal.SIGTERM, TIMEOUT)
+            output = served.output()
+        callers = _CALLER_PORT.findall(api.stdout())
 
     assert code == stopped_exit, output
-    assert {r["quote"] for r in responses} == {"Errors should never pass silently."}
+    assert {r["quote"] for r in responses} == {"Simple is better than complex."}
+    assert today == {"quote": "Simple is better than complex."}  # the receiver's step
     # One client served every request ...
     clients = {r["client"] for r in responses}
     assert len(clients) == 1, responses
-    requests = [path for connection in upstream.connections for path in connection]
-    assert len(requests) >= REQUESTS + 1, upstream.connections  # readiness polls too
-    assert set(requests) == {"/quote.json"}
-    # ... over its pooled connection (a client per request would open one each; httpx drops an
-    # idle connection after 5 s, so allow one more on a slow machine).
-    assert len(upstream.connections) <= 2, upstream.connections
-    # ... and it was closed at shutdown by the tutorial's asgi_shutdown receiver.
+    # ... over its pooled connection, as the quotes service's log shows the reader: one port
+    # (httpx drops an idle connection after 5 s, so allow one more on a slow machine).
+    assert len(callers) >= REQUESTS + 1, api.stdout()  # the receiver's request, polls too
+    assert len(set(callers)) <= 2, api.stdout()
+    # ... and it was closed at shutdown.
     records = [json.loads(line) for line in probe.read_text().splitlines()]
     assert [(r["client"], r["closed"]) for r in records] == [(clients.pop(), True)], output
     assert traceback_exceptions(output) == [], output
-    for leak in ("Unclosed", "ResourceWarning"):
+    for leak in ("Unclosed", "ResourceWarning", "lifespan_signals.W0"):
         assert leak not in output, output
 
 

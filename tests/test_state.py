@@ -9,7 +9,7 @@ from django.test import SimpleTestCase, override_settings
 
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.signals import asgi_startup
-from lifespan_signals.state import RequestState, StateKeyError
+from lifespan_signals.state import NoLifespanState, RequestState, StateKeyError
 from tests.harness.in_process import Lifespan, connected, http_scope, open_client
 
 
@@ -137,3 +137,20 @@ class ConcurrentLifespansTests(SimpleTestCase):
             await second.shutdown()
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["keys"], ["client", "request-1"])
+
+
+class NoLifespanStateTests(SimpleTestCase):
+    def test_a_missing_key_says_no_lifespan_ran(self):
+        with self.assertRaisesMessage(
+            StateKeyError, """scope["state"] has no key 'http': this connection carries no"""
+        ):
+            NoLifespanState()["http"]
+
+    def test_request_state_over_it_says_the_same_for_the_request(self):
+        state = RequestState(NoLifespanState())
+        with self.assertRaisesMessage(
+            StateKeyError, "request.state has no key 'http': this request carries no lifespan"
+        ):
+            state["http"]
+        state["own"] = 1  # what the request puts there, it finds
+        self.assertEqual(state["own"], 1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from lifespan_signals.lifespan.layers import bounded_websocket
 from lifespan_signals.lifespan.machine import serve_lifespan
+from lifespan_signals.threads import RequestThreads
 
-__all__ = ["LifespanApp"]
+__all__ = ["ASGIApp", "LifespanApp", "Receive", "Scope", "Send", "wrapped"]
 
 # Django's handler and asgiref's typing disagree on these types; callers pass ASGI 3 callables.
 Scope = dict[str, Any]
@@ -27,18 +30,42 @@ class LifespanApp:
     _own_state: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] == "websocket":  # bounded after its socket closed: see bounded_websocket
+            call = super().__call__  # type: ignore[misc]
+            return await bounded_websocket(call, self._with_state(scope), receive, send)
         if scope["type"] != "lifespan":
             return await super().__call__(self._with_state(scope), receive, send)  # type: ignore[misc]
         own = None
         if scope.get("state") is None:
             own = self._own_state = {}
             scope = {**scope, "state": own}
+        # The request threads of this application and of those it wraps (which never see the
+        # lifespan scope): kept from startup, stopped at shutdown.
+        pools = [
+            pool
+            for app in wrapped(self)
+            if isinstance(pool := getattr(app, "request_threads", None), RequestThreads)
+        ]
+        for pool in pools:
+            pool.open()
+
+        async def send_after_closing(message: Any) -> None:
+            # Stop the kept threads before the server hears that shutdown is over.
+            if message["type"].startswith("lifespan.shutdown."):
+                for pool in pools:
+                    pool.close()
+            await send(message)
+
+        lifespan_send = send_after_closing if pools else send
         try:
             handler = self.lifespan_handler()
             if handler is None:
-                return await serve_lifespan(type(self), scope, receive, send, self.inner_app())
-            return await handler(scope, receive, send)
+                inner = self.inner_app()
+                return await serve_lifespan(type(self), scope, receive, lifespan_send, inner)
+            return await handler(scope, receive, lifespan_send)
         finally:
+            for pool in pools:
+                pool.close()
             if own is not None and self._own_state is own:  # not a later scope's
                 self._own_state = None
 
@@ -61,3 +88,21 @@ class LifespanApp:
             return scope
         # A shallow copy per connection, as servers that support state do.
         return {**scope, "state": own.copy()}
+
+
+def wrapped(app: object) -> Iterator[object]:
+    """``app`` and every application it wraps, however deep: through the attributes that ASGI
+    middleware keep the inner application in (``.app``, ``.application``) and a Channels
+    router's mapping."""
+    seen: set[int] = set()
+    todo = [app]
+    while todo:
+        inner = todo.pop()
+        if inner is None or id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        yield inner
+        todo += [getattr(inner, name, None) for name in ("app", "application")]
+        mapping = getattr(inner, "application_mapping", None)
+        if isinstance(mapping, dict):
+            todo += mapping.values()

@@ -15,13 +15,9 @@ from lifespan_signals.conf import settings
 from lifespan_signals.lifespan.backends import Closer, call_closer, open_backend
 from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.failures import Failure
-from lifespan_signals.lifespan.steps import Runner
+from lifespan_signals.lifespan.steps import Runner, Step
 
 __all__ = ["OpenClients"]
-
-
-def _label(alias: str, entry: Mapping[str, Any]) -> str:
-    return f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}] ({entry['BACKEND']})"
 
 
 class OpenClients:
@@ -39,18 +35,10 @@ class OpenClients:
         except Exception as exc:
             return [Failure.from_exception("LIFESPAN_SIGNALS_CLIENTS", exc)]
 
-        def opener(alias: str) -> Any:
-            async def open_one() -> None:
-                client, closer = await open_backend(alias, self.declared[alias])
-                self.clients[alias], self._closers[alias] = client, closer
-
-            return open_one
-
         jobs = [
-            (runner.step("client", alias, label=_label(alias, entry), waiting="still opening"),
-             opener(alias))
-            for alias, entry in self.declared.items()
-        ]  # fmt: skip
+            (self._step(runner, alias, "still opening"), functools.partial(self._open, alias))
+            for alias in self.declared
+        ]
         failures = await runner.together(jobs)
         if failures:  # close what opened now, in a budget of its own: startup's may be spent
             closing = Runner("shutdown", Budget.shutdown(), runner.records)
@@ -62,10 +50,16 @@ class OpenClients:
         self.clients = {}
         closers, self._closers = self._closers, {}
         jobs = [
-            (runner.step("client", alias, label=_label(alias, self.declared[alias]),
-                         waiting="still closing"),
-             functools.partial(call_closer, closers[alias]))
+            (self._step(runner, alias, "still closing"), functools.partial(call_closer, closer))
             for alias in reversed(list(self.declared))
-            if alias in closers
-        ]  # fmt: skip
+            if (closer := closers.get(alias)) is not None
+        ]
         return await runner.together(jobs)
+
+    async def _open(self, alias: str) -> None:
+        client, closer = await open_backend(alias, self.declared[alias])
+        self.clients[alias], self._closers[alias] = client, closer
+
+    def _step(self, runner: Runner, alias: str, waiting: str) -> Step:
+        label = f"LIFESPAN_SIGNALS_CLIENTS[{alias!r}] ({self.declared[alias]['BACKEND']})"
+        return runner.step("client", alias, label=label, waiting=waiting)

@@ -30,21 +30,23 @@ class LifespanFailed(RuntimeError):
     ``reported`` is True when the message is the application's own ``lifespan.*.failed`` reply,
     False when the driver found the failure (the application raised, returned, timed out, or
     sent something else). ``failures``: each failing receiver, resource or client, when the
-    application is lifespan_signals' (which has also logged the report: ``logged``).
+    application is lifespan_signals'. ``logged``: it has logged the report, and a handler took it
+    (so a command need not print it again).
     """
 
     def __init__(
-        self, message: str, *, reported: bool = False, failures: tuple[Failure, ...] = ()
+        self,
+        message: str,
+        *,
+        reported: bool = False,
+        failures: tuple[Failure, ...] = (),
+        logged: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reported = reported
         self.failures = failures
-
-    @property
-    def logged(self) -> bool:
-        """Whether lifespan_signals logged the report already (``lifespan_signals.lifespan``)."""
-        return self.reported and bool(self.failures)
+        self.logged = logged
 
     def explain(self, headline: str) -> str:
         """``headline``, then the report unless it was logged already (a command's last words)."""
@@ -133,8 +135,12 @@ class LifespanDriver:
             if message["type"] == f"lifespan.{phase}.complete":
                 return
             if message["type"] == f"lifespan.{phase}.failed":
-                failures = tuple(self.record.failures.get(phase, ()))
-                raise LifespanFailed(message.get("message", ""), reported=True, failures=failures)
+                raise LifespanFailed(
+                    message.get("message", ""),
+                    reported=True,
+                    failures=tuple(self.record.failures.get(phase, ())),
+                    logged=phase in self.record.logged,
+                )
             raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
         reply.cancel()
         if self._task in done:

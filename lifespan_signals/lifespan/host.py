@@ -23,7 +23,7 @@ from asgiref.sync import SyncToAsync
 from lifespan_signals.conf import settings as lifespan_settings
 
 __all__ = [
-    "GRACE",
+    "BACKSTOP_MARGIN",
     "LoopThread",
     "Terminated",
     "backstop_timeouts",
@@ -35,7 +35,7 @@ _T = TypeVar("_T")
 
 # How much longer than the application's own time budgets a driver waits for its replies: a
 # lifespan_signals application reports a hanging receiver by name before this runs out.
-GRACE = 5.0
+BACKSTOP_MARGIN = 5.0
 
 
 def backstop_timeouts(
@@ -45,7 +45,7 @@ def backstop_timeouts(
 
     A failed startup runs shutdown before it replies, so the startup backstop covers both.
     """
-    shutdown_backstop = None if shutdown is None else shutdown + GRACE
+    shutdown_backstop = None if shutdown is None else shutdown + BACKSTOP_MARGIN
     if startup is None or shutdown_backstop is None:
         return None, shutdown_backstop
     return startup + shutdown_backstop, shutdown_backstop

@@ -19,6 +19,7 @@ from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.clients import OpenClients
 from lifespan_signals.lifespan.driver import InnerLifespan
 from lifespan_signals.lifespan.failures import Failure, report
+from lifespan_signals.lifespan.layers import OpenLayers
 from lifespan_signals.lifespan.receivers import send_signal
 from lifespan_signals.lifespan.resources import Entered, enter_resources, exit_resources
 from lifespan_signals.lifespan.steps import EXTENSION, Record, Runner
@@ -53,9 +54,10 @@ class Lifespan:
         record = extensions.get(EXTENSION) if isinstance(extensions, dict) else None
         self.record = record if isinstance(record, Record) else Record()
         self.clients = OpenClients()
+        self.layers = OpenLayers()  # Channels' CHANNEL_LAYERS: after the clients, before resources
         self._inner = None if inner is None else InnerLifespan(inner, self.state)
         self._entered: Entered = []
-        self._entry = Running(self.state, self)
+        self._entry = Running(self.state, server=state)
         self._registered = contextlib.ExitStack()
         self._shut_down = False
 
@@ -75,6 +77,7 @@ class Lifespan:
                 failures = await self.clients.open(self._runner("startup", budget))
                 if not failures:
                     registry.publish_clients(self._entry, self.clients.clients)
+                failures = failures or await self.layers.open(self._runner("startup", budget))
                 failures = failures or await enter_resources(
                     self.state, self._runner("startup", budget), self._entered
                 )
@@ -122,6 +125,7 @@ class Lifespan:
             finally:  # resources and clients always close, also when the lifespan is cancelled
                 runner = self._runner("shutdown", budget)
                 failures += await _guarded(exit_resources(self._entered, runner))
+                failures += await _guarded(self.layers.close(self._runner("shutdown", budget)))
                 registry.publish_clients(self._entry, None)
                 failures += await _guarded(self.clients.close(self._runner("shutdown", budget)))
         if failures:
@@ -151,7 +155,8 @@ class Lifespan:
         text = report(phase, failures)
         extensions = self.scope.get("extensions") or {}
         if isinstance(extensions, dict) and extensions.get(EXTENSION) is self.record:
-            logger.error("%s", text)
+            if _log_error(text):
+                self.record.logged.add(phase)
         else:
             count = len(failures)
             logger.info(
@@ -171,6 +176,23 @@ class Lifespan:
 
     async def _send(self, signal: Signal, runner: Runner) -> list[Failure]:
         return await send_signal(signal, self.sender, runner, scope=self.scope, state=self.state)
+
+
+def _log_error(text: str) -> bool:
+    """Log ``text`` at ERROR; whether the record got past the logger (not disabled, not
+    filtered), so that it reaches a handler, or Python's last-resort one on stderr."""
+    passed: list[logging.LogRecord] = []
+
+    def note(record: logging.LogRecord) -> bool:
+        passed.append(record)
+        return True
+
+    logger.addFilter(note)
+    try:
+        logger.error("%s", text)
+    finally:
+        logger.removeFilter(note)
+    return bool(passed)
 
 
 async def _guarded(step: Awaitable[list[Failure]]) -> list[Failure]:

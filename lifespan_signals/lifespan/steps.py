@@ -45,6 +45,7 @@ class Step:
     waiting: str = "still running"
     started: float | None = None
     ended: float | None = None
+    given_up: float | None = None  # when the runner stopped waiting for it, if it had not ended
     failure: Failure | None = None
     watched: Watched[Any] | None = field(default=None, repr=False)
 
@@ -57,10 +58,11 @@ class Step:
 
     @property
     def seconds(self) -> float:
-        """How long it ran (so far, if it still runs); 0 if it never started."""
+        """How long it ran (until it was given up on, if it did not end); 0 if it never started."""
         if self.started is None:
             return 0.0
-        return (time.monotonic() if self.ended is None else self.ended) - self.started
+        end = self.ended if self.ended is not None else self.given_up
+        return (time.monotonic() if end is None else end) - self.started
 
     @property
     def blocked_loop(self) -> bool:
@@ -92,10 +94,12 @@ EXTENSION = "lifespan_signals.record"
 
 @dataclass(eq=False)
 class Record:
-    """What one lifespan ran: every step in the order it began, and each phase's failures."""
+    """What one lifespan ran: every step, each phase's failures, and the phases whose failure
+    report was logged (a handler took it: the caller need not print it again)."""
 
     steps: list[Step] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    logged: set[str] = field(default_factory=set)
 
 
 Job = tuple[Step, Callable[[], Awaitable[Any]]]
@@ -103,10 +107,11 @@ Job = tuple[Step, Callable[[], Awaitable[Any]]]
 
 class Runner:
     """Runs one group of a phase's steps within the phase's ``budget``, recording each into
-    ``records``. Once :meth:`together` has given up on its steps, the runner starts no more.
+    ``records`` (the lifespan's :class:`Record`).
 
-    A worker thread may run steps too (the sync receivers): it calls :meth:`start` and
-    :meth:`finish` and asks :attr:`abandoned` before each step, all under one lock.
+    A worker thread may run steps too (the sync receivers): it calls :meth:`start` before each
+    step, which says no once :meth:`together` has given up on the group, and :meth:`finish`
+    after it, both under one lock.
     """
 
     def __init__(self, phase: str, budget: Budget, records: list[Step]) -> None:
@@ -218,10 +223,19 @@ class Runner:
         return returned
 
     def failures(self, steps: Sequence[Step]) -> list[Failure]:
-        """The failures of ``steps``, in order: only the ones to blame."""
+        """The failures of ``steps``, in order: only the ones to blame. Each step's record says
+        so too (``failure``; ``given_up`` for one that had not ended)."""
+        now = time.monotonic()
         with self._lock:
             loop_blocked = any(step.blocked_loop for step in steps)
-            return [failure for step in steps if (failure := step.blame(self.budget, loop_blocked))]
+            failures = []
+            for step in steps:
+                if step.started is not None and step.ended is None:
+                    step.given_up = now
+                if failure := step.blame(self.budget, loop_blocked):
+                    step.failure = failure
+                    failures.append(failure)
+            return failures
 
 
 def _log(step: Step) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -13,11 +15,16 @@ from typing import Any
 import aiohttp
 import httpx
 from django.apps import AppConfig
+from django.conf import settings
 
 from lifespan_signals.clients import clients
+from lifespan_signals.resources import register_resource
 from lifespan_signals.signals import asgi_startup
 
 logger = logging.getLogger(__name__)
+
+# Every live-feed consumer, of every process, is in this group of the channel layer.
+STATS_GROUP = "shop-stats"
 
 
 @dataclass
@@ -94,6 +101,30 @@ async def count_traffic(*, state: MutableMapping[str, Any], **kwargs: Any) -> No
     )
 
 
+async def broadcast_stats(state: MutableMapping[str, Any]) -> AsyncIterator[None]:
+    """Lifespan resource: this process's statistics to every live feed, through the channel layer
+    (the lifespan opened it, and closes it after this resource), every SAMPLE_STATS_INTERVAL s."""
+    from channels.layers import get_channel_layer
+
+    from sampleproject.shop.consumers import stats_message
+
+    async def broadcast() -> None:
+        layer = get_channel_layer()
+        while True:
+            await asyncio.sleep(settings.SAMPLE_STATS_INTERVAL)
+            if "stats" in state:  # count_traffic, an asgi_startup receiver, runs after resources
+                message = {"type": "stats.push", "stats": stats_message(state["stats"])}
+                await layer.group_send(STATS_GROUP, message)
+
+    task = asyncio.create_task(broadcast())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class ShopConfig(AppConfig):
     name = "sampleproject.shop"
     label = "shop"
@@ -101,3 +132,4 @@ class ShopConfig(AppConfig):
 
     def ready(self) -> None:
         asgi_startup.connect(count_traffic, dispatch_uid="sampleproject.shop.count_traffic")
+        register_resource(broadcast_stats)

@@ -1,41 +1,36 @@
 """A WebSocket consumer that uses the declared clients, as the views do.
 
 It reaches them as ``clients[alias]``, and their statistics in ``self.scope["state"]`` (the
-lifespan state, a shallow copy per connection); it pushes the statistics every
-``SAMPLE_STATS_INTERVAL`` seconds, and on ``{"fetch": "promotions"}`` calls that service through
-the shared aiohttp session.
+lifespan state, a shallow copy per connection). It sends the statistics when it connects; then
+every process broadcasts its own every ``SAMPLE_STATS_INTERVAL`` seconds to the group
+``shop-stats`` through the channel layer (``apps.broadcast_stats``), which every consumer of every
+process is in. On ``{"fetch": "promotions"}`` it calls that service through the shared aiohttp
+session.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import datetime, timezone
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.urls import reverse
 
 from lifespan_signals.clients import clients
-from sampleproject.shop.apps import ClientStats, ShopStats
+from sampleproject.shop.apps import STATS_GROUP, ClientStats, ShopStats
 
 
 class LiveStatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    _pusher: asyncio.Task[None] | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # Also when the server cancels this consumer (at shutdown): leave no task behind.
-            if self._pusher is not None:
-                self._pusher.cancel()
-                await asyncio.gather(self._pusher, return_exceptions=True)
+    groups = [STATS_GROUP]  # Channels adds it on connect and discards it on disconnect
 
     async def connect(self) -> None:
         await self.accept()
-        self._pusher = asyncio.create_task(self._push_stats())
+        await self.send_json(self._stats())
+
+    async def stats_push(self, event: dict[str, Any]) -> None:
+        """A process's statistics, broadcast to the group (``{"type": "stats.push"}``)."""
+        await self.send_json(event["stats"])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content == {"fetch": "promotions"}:
@@ -45,29 +40,27 @@ class LiveStatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
             await self.send_json({"type": "promotions", "client": "aiohttp", **data})
             await self.send_json(self._stats())  # the counters just moved
 
-    async def _push_stats(self) -> None:
-        while True:
-            await self.send_json(self._stats())
-            await asyncio.sleep(settings.SAMPLE_STATS_INTERVAL)
-
     def _stats(self) -> dict[str, Any]:
-        state = self.scope["state"]
-        stats: ShopStats = state["stats"]
-        return {
-            "type": "stats",
-            "pid": os.getpid(),
-            "uptime": round((datetime.now(timezone.utc) - stats.started_at).total_seconds()),
-            "clients": {
-                "aiohttp": _client(clients["aiohttp"], stats.aiohttp),
-                "httpx": _client(clients["httpx"], stats.httpx),
-            },
-        }
+        return stats_message(self.scope["state"]["stats"])
 
     def _url(self, name: str) -> str:
         # As request.build_absolute_uri() would: the service is served by this same process.
         headers = dict(self.scope["headers"])
         scheme = "https" if self.scope.get("scheme") == "wss" else "http"
         return f"{scheme}://{headers[b'host'].decode('latin1')}{reverse(name)}"
+
+
+def stats_message(stats: ShopStats) -> dict[str, Any]:
+    """What the live feed shows of one process's statistics."""
+    return {
+        "type": "stats",
+        "pid": os.getpid(),
+        "uptime": round((datetime.now(timezone.utc) - stats.started_at).total_seconds()),
+        "clients": {
+            "aiohttp": _client(clients["aiohttp"], stats.aiohttp),
+            "httpx": _client(clients["httpx"], stats.httpx),
+        },
+    }
 
 
 def _client(client: object, stats: ClientStats) -> dict[str, int]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import json
 import logging
+import threading
 import time
 
 import aiohttp
@@ -227,6 +231,53 @@ class BackendTests(ClientsTestCase):
             return async_to_sync(clients["default"].get)("/items").text
 
         self.assertEqual(sync_view(), "hi")
+
+
+@contextlib.contextmanager
+def json_server(payload):
+    """A loopback HTTP/1.1 server in a thread that answers every GET with ``payload``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class SyncViewTests(ClientsTestCase):
+    def test_a_sync_view_reaches_an_aiohttp_session_through_a_helper_coroutine(self):
+        # As the clients how-to shows it: `async with` needs a coroutine of its own.
+        async def fetch_repo(name):
+            async with clients["github"].get(f"/repos/{name}") as response:
+                return await response.json()
+
+        @in_lifespan()
+        def sync_view():
+            return async_to_sync(fetch_repo)("django/django")
+
+        with (
+            json_server({"full_name": "django/django"}) as url,
+            declare(github={**AIOHTTP, "OPTIONS": {"base_url": url}}),
+        ):
+            self.assertEqual(sync_view(), {"full_name": "django/django"})
 
 
 class FailureTests(ClientsTestCase):

@@ -28,6 +28,15 @@ LEAKS = (
     "Task was destroyed",
     "Exception ignored",
 )
+# What a channel layer left open, or a consumer left behind, prints at exit (channels_redis #332,
+# channels #1966), and what redis-py prints when a read times out under an idle consumer.
+LAYER_LEAKS = (
+    "Event loop is closed",
+    "Task exception was never retrieved",
+    "Unclosed",
+    "unclosed",
+    "Timeout reading from",
+)
 # What tests.projects.serverapp's shutdown receiver records when it closed the very clients startup
 # opened.
 CLOSED = {"aiohttp": {"same": True, "closed": True}, "httpx": {"same": True, "closed": True}}
@@ -105,6 +114,14 @@ def _runasgi(*fixed: str) -> Callable[[str, Sequence[str]], list[str]]:
     # The application is the settings' (ASGI_APPLICATION or the project's asgi module).
     def command(app: str, options: Sequence[str]) -> list[str]:
         return [PYTHON, "manage.py", "runasgi", *fixed, *options, "127.0.0.1:0"]
+
+    return command
+
+
+def _runserver(*fixed: str) -> Callable[[str, Sequence[str]], list[str]]:
+    # lifespan_signals' runserver (when it is the one INSTALLED_APPS picks): runasgi by that name.
+    def command(app: str, options: Sequence[str]) -> list[str]:
+        return [PYTHON, "manage.py", "runserver", *fixed, *options, "127.0.0.1:0"]
 
     return command
 
@@ -191,6 +208,9 @@ GUNICORN = Server(
 # a port of its own (port 0): the last banner names the one that serves.
 RUNASGI = Server("runasgi", _runasgi("--noreload"), _RUNASGI_PORT, requires=("daphne",))
 RUNASGI_RELOAD = Server("runasgi-reload", _runasgi(), _RUNASGI_PORT, requires=("daphne",))
+# lifespan_signals' runserver: runasgi's banner and exit codes. Daphne's and Django's runserver do
+# not report the port they bound (reports_port None: the harness looks at the sockets).
+RUNSERVER = Server("runserver", _runserver(), _RUNASGI_PORT, requires=("daphne",))
 _DAPHNE_PORT = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
 # Daphne's own command line (no lifespan): for the benchmarks.
 DAPHNE = Server("daphne", _daphne("daphne"), _DAPHNE_PORT, requires=("daphne",))
@@ -205,6 +225,26 @@ UPSTREAM = Server(
     re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
 )
 
+
+# gunicorn's threaded WSGI worker (32 threads, one process): what the benchmarks compare with.
+def _gthread(app: str, options: Sequence[str]) -> list[str]:
+    return [PYTHON, "-m", "gunicorn", "-k", "gthread", "--threads", "32", "-w", "1",
+            "-b", "127.0.0.1:0", "--no-control-socket", *options, app]  # fmt: skip
+
+
+GUNICORN_GTHREAD = Server(
+    "gunicorn-gthread",
+    _gthread,
+    re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)"),
+    requires=("gunicorn",),
+)
+# bench.one_hop's loopback upstream that answers each request after 10 ms.
+UPSTREAM_10MS = Server(
+    "upstream-10ms",
+    lambda app, options: [PYTHON, "-m", "bench.one_hop", "upstream"],
+    re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
+)
+
 SERVERS = {
     server.name: server
     for server in (
@@ -216,6 +256,7 @@ SERVERS = {
         GUNICORN,
         RUNASGI,
         RUNASGI_RELOAD,
+        RUNSERVER,
         DAPHNE,
         LIFESPAN_DAPHNE,
         UPSTREAM,

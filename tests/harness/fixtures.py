@@ -1,4 +1,5 @@
-"""The harness's pytest fixtures (``serve``, ``events``, ``watched``) and the ``servers`` marker.
+"""The harness's pytest fixtures (``serve``, ``events``, ``watched``, ``redis``) and the ``servers``
+marker.
 
 ``tests/conftest.py`` loads this module as a plugin, so every test has them.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.redis import Redis, redis_server
 from tests.harness.servers import ServerProcess
 
 # Fixtures that start servers: a test using one is marked ``servers`` (tests that start servers
@@ -59,3 +61,10 @@ def serve(events: Path) -> Iterator[ServerProcess]:
     yield start
     for proc in started:
         proc.kill()
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """A private ``redis-server`` of this test's own, on a unix socket (``tests.harness.redis``)."""
+    with redis_server() as server:
+        yield server

@@ -12,12 +12,13 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.harness.catalogue import UVICORN, assert_clean
+from tests.harness.catalogue import GUNICORN, UVICORN, assert_clean
 from tests.harness.servers import http_get
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
 TIMEOUT = 20.0
+APP = "sampleproject.asgi:application"
 BAD = ("No application configured", "unsupported", "ResourceWarning", "Traceback")
 
 
@@ -84,3 +85,30 @@ def test_live_feed_pushes_the_stats_of_the_clients_the_page_uses(serve, tmp_path
     assert f"Counting traffic of aiohttp.ClientSession id={page['aiohttp-id']}" in output, output
     assert "shutdown client aiohttp" in output, output
     assert_clean(output, *BAD)
+
+
+def test_with_redis_every_process_broadcasts_to_every_feed(serve, redis, tmp_path: Path) -> None:
+    """REDIS_URL set: the feed of one socket shows the counters of both gunicorn workers."""
+    env = {
+        "SAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"),
+        "SAMPLE_STATS_INTERVAL": "0.1",
+        "REDIS_URL": redis.url,
+    }
+    proc = serve(GUNICORN, settings="sampleproject.settings", app=APP, env=env)
+    proc.wait_ready("/health/", TIMEOUT)
+    base = proc.base
+    pids = set()
+    with connect(
+        f"ws://127.0.0.1:{proc.wait_port()}/ws/stats/",
+        origin=base,
+        proxy=None,
+        open_timeout=TIMEOUT,
+    ) as websocket:
+        for _ in range(200):  # 0.1 s apart from each worker: both show up long before
+            pids.add(receive(websocket, "stats")["pid"])
+            if len(pids) == 2:
+                break
+    proc.stop(timeout=TIMEOUT)
+    assert len(pids) == 2
+    assert proc.output().count("shutdown layer default") == 2, proc.output()
+    assert_clean(proc.output(), *BAD)

@@ -34,6 +34,7 @@ TEMPLATES = REPO_ROOT / "sampleproject" / "shop" / "templates"
 
 shop_settings = override_settings(
     ASGI_APPLICATION="sampleproject.asgi.application",  # the lifespan helpers' default app
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
     LIFESPAN_SIGNALS_CLIENTS=LIFESPAN_SIGNALS_CLIENTS,
     ROOT_URLCONF=__name__,  # the shop's URLs without the admin's (not installed here)
     SAMPLE_SERVICE_LATENCY=0,
@@ -115,6 +116,7 @@ class ShopTests(LifespanTestMixin, SimpleTestCase):
             first = (await self.async_client.get("/", headers=forwarded)).content.decode()
             second = (await self.async_client.get("/", headers=forwarded)).content.decode()
         self.assertIn('data-promotion="AUTUMN15"', second)
+        self.assertIn('<link rel="icon" href="data:,">', second)  # no GET /favicon.ico: no 404
         self.assertIn("Merino hiking socks", second)
         for name, client in (("aiohttp", "aiohttp"), ("httpx", "httpx")):
             self.assertEqual(stat(first, f"{name}-id"), id(clients[client]))

@@ -93,7 +93,22 @@ async def _get(base: str, path: str) -> tuple[int, bytes]:
     head, _, body = data.partition(b"\r\n\r\n")
     if not head:
         raise NoResponse("connection closed without a response")
+    if b"transfer-encoding: chunked" in head.lower():
+        # uvicorn's httptools protocol (uvicorn[standard]) chunks a body without Content-Length
+        # even for an HTTP/1.0 request.
+        body = _dechunk(body)
     return int(head.split(b" ", 2)[1]), body
+
+
+def _dechunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        length = int(size.split(b";")[0], 16)
+        if length == 0:
+            break
+        body, data = body + data[:length], data[length + 2 :]
+    return body
 
 
 def fetch_many(base: str, path: str, count: int) -> list[tuple[int, bytes]]:

@@ -127,7 +127,9 @@ def _tolerant(setup: Callable[[bool], None]) -> Callable[[bool], None]:
             apps.all_models = defaultdict(dict)
             apps.app_configs = {}
             apps.apps_ready = apps.models_ready = apps.ready = True
-            get_commands()["runasgi"] = "lifespan_signals"  # the applications' commands are gone
+            # The applications' commands are gone; the command this child runs is ours.
+            commands = get_commands()
+            commands["runasgi"] = commands["runserver"] = "lifespan_signals"
 
     return tolerant_setup
 

@@ -36,6 +36,9 @@ class Command(RunserverCommand):
         "asgi_shutdown on exit and before every autoreload restart)."
     )
 
+    command_name = (
+        "runasgi"  # in messages (lifespan_signals' runserver is this command by another name)
+    )
     # Set by runserver's handle() from addrport.
     addr: str
     port: str
@@ -178,11 +181,11 @@ class Command(RunserverCommand):
         found = project_application(fallback=False)
         if found is None:
             raise CommandError(
-                "runasgi found no ASGI application. Set ASGI_APPLICATION to its dotted path "
-                "(e.g. 'mysite.asgi.application'), or add an asgi.py defining 'application' next "
-                f"to the settings module {settings.SETTINGS_MODULE!r}."
+                f"{self.command_name} found no ASGI application. Set ASGI_APPLICATION to its "
+                "dotted path (e.g. 'mysite.asgi.application'), or add an asgi.py defining "
+                f"'application' next to the settings module {settings.SETTINGS_MODULE!r}."
             )
-        if notice := found.describe("runasgi"):
+        if notice := found.describe(self.command_name):
             self.stdout.write(notice)
         application = found.application
         use_static = options.get("use_static_handler", True) and apps.is_installed(

@@ -40,6 +40,12 @@ BAD = {
         "E030",
         "LIFESPAN_SIGNALS_REQUEST_THREADS should be a whole number of threads (at least 1)",
     ),
+    "one-hop": (
+        "LIFESPAN_SIGNALS_ONE_HOP",
+        "yes",
+        "E032",
+        "LIFESPAN_SIGNALS_ONE_HOP should be True or False, not 'yes'.",
+    ),
 }
 
 if (case := env("LIFESPAN_TEST_BAD_SETTING")) is not None:

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LayersAppConfig(AppConfig):
+    name = "tests.projects.layersapp"
+    label = "layersapp"
