@@ -20,7 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from asgiref import sync as asgiref_sync
 from asgiref.testing import ApplicationCommunicator
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.test import SimpleTestCase, override_settings
 
@@ -118,23 +117,35 @@ async def wait_for(predicate, timeout=5.0):
 # -- the setting ----------------------------------------------------------------------------
 
 
+def startup_message(app):
+    """What ``app`` answers to lifespan.startup (a failed startup shuts down inside it)."""
+    return asgiref_sync.async_to_sync(Lifespan(app, {}).startup)()
+
+
 @pytest.mark.parametrize("value", [1, "yes", None], ids=repr)
-def test_a_non_bool_is_refused_with_the_value_and_the_fix(value):
+def test_a_non_bool_is_refused_at_startup_with_the_check_s_message(value):
     with override_settings(LIFESPAN_SIGNALS_ONE_HOP=value, LIFESPAN_SIGNALS_REQUEST_THREADS=4):
-        with pytest.raises(ImproperlyConfigured) as error:
-            get_asgi_application()
+        app = get_asgi_application()  # importing asgi.py does not raise: startup refuses
+        assert app.one_hop is None
         (message,) = check_one_hop()
-    assert f"LIFESPAN_SIGNALS_ONE_HOP should be True or False, not {value!r}." in str(error.value)
-    assert message.id == "lifespan_signals.E032"
-    assert message.hint in str(error.value)
+        reply = startup_message(app)
+    text = reply["message"]
+    assert reply["type"] == "lifespan.startup.failed"
+    assert f"lifespan_signals.E032: {message.msg} HINT: {message.hint}" in text
+    assert f"LIFESPAN_SIGNALS_ONE_HOP should be True or False, not {value!r}." in text
+    assert "Traceback" not in text
 
 
 def test_true_needs_request_threads():
     with override_settings(LIFESPAN_SIGNALS_ONE_HOP=True):
-        with pytest.raises(ImproperlyConfigured, match="should come with LIFESPAN_SIGNALS_REQ"):
-            get_asgi_application()
+        app = get_asgi_application()
         (message,) = check_one_hop()
+        reply = startup_message(app)
     assert message.id == "lifespan_signals.E032"
+    assert (
+        "lifespan_signals.E032: LIFESPAN_SIGNALS_ONE_HOP = True should come with"
+        in (reply["message"])
+    )
 
 
 def test_off_by_default():
