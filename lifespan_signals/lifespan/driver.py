@@ -54,7 +54,8 @@ class LifespanFailed(RuntimeError):
 
 
 class LifespanUnsupported(LifespanFailed):
-    """The application ended (or raised) during startup without replying: no lifespan support."""
+    """The application does not speak lifespan: during startup it ended (or raised) without
+    replying, or it answered with another scope's message (``http.response.start``, say)."""
 
 
 class LifespanDriver:
@@ -107,6 +108,9 @@ class LifespanDriver:
             "extensions": {EXTENSION: self.record},
         }
         self._task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
+        # An application raises after it sent *.failed (ours do, as Starlette's): the reply is
+        # the report, the exception only repeats it.
+        self._task.add_done_callback(_retrieve)
         await self._exchange("startup", self.startup_timeout)
         return self.state
 
@@ -135,18 +139,29 @@ class LifespanDriver:
             if message["type"] == f"lifespan.{phase}.failed":
                 failures = tuple(self.record.failures.get(phase, ()))
                 raise LifespanFailed(message.get("message", ""), reported=True, failures=failures)
-            raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
+            unexpected = f"Unexpected lifespan message {message!r} during {phase}."
+            kind = message.get("type")
+            if phase == "startup" and not (isinstance(kind, str) and kind.startswith("lifespan.")):
+                raise LifespanUnsupported(f"{unexpected} {_HINT}")
+            raise LifespanFailed(unexpected)
         reply.cancel()
         if self._task in done:
             error = self._task.exception()
             raise (LifespanUnsupported if phase == "startup" else LifespanFailed)(
                 f"The application {self.app!r} ended during lifespan {phase} without replying"
                 + (f": it raised {type(error).__name__}: {error}" if error else ".")
-                + " Does it speak the lifespan protocol? Wrap it in "
-                "lifespan_signals.asgi.LifespanWrapper."
+                + f" {_HINT}"
             ) from error
         self._task.cancel()
         raise LifespanFailed(f"Lifespan {phase} did not finish within {timeout:g} s.")
+
+
+_HINT = "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanWrapper."
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class InnerLifespan:

@@ -15,7 +15,7 @@ from lifespan_signals._registry import Running, registry
 from lifespan_signals.conf import settings
 from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.clients import OpenClients
-from lifespan_signals.lifespan.driver import InnerLifespan
+from lifespan_signals.lifespan.driver import InnerLifespan, LifespanFailed
 from lifespan_signals.lifespan.failures import Failure, report
 from lifespan_signals.lifespan.receivers import send_signal
 from lifespan_signals.lifespan.resources import Entered, enter_resources, exit_resources
@@ -158,8 +158,14 @@ async def serve_lifespan(
 
     ``inner``: an application ours wraps; its own lifespan, if it has one, runs inside ours.
 
-    A failure is sent to the server as ``*.failed``; if the server's ``send()`` raises on that
-    (hypercorn does, to stop itself), its exception propagates untouched.
+    A failure is sent to the server as ``*.failed``, and then raised as
+    :class:`~lifespan_signals.lifespan.driver.LifespanFailed` (its message: the report), as
+    Starlette's lifespan does: lifespan clients that watch only the application's exception
+    (asgi-lifespan's ``LifespanManager``, Starlette's ``TestClient``) see the failure at once, and
+    servers, having had the ``*.failed`` message, do not report it again (granian would, at
+    startup: it gets no exception). If the server's
+    ``send()`` raises on that message (hypercorn does, to stop itself), its exception propagates
+    untouched.
     """
     lifespan = Lifespan(sender, scope, scope["state"], inner)
     running = False
@@ -175,7 +181,9 @@ async def serve_lifespan(
                     raise
                 if report is not None:
                     await send({"type": "lifespan.startup.failed", "message": report})
-                    return
+                    if _logs_exception_after_startup_failed(send):
+                        return
+                    raise _raised(lifespan, "startup", report)
                 running = True
                 await send({"type": "lifespan.startup.complete"})
             elif kind == "lifespan.shutdown" and running:
@@ -183,6 +191,7 @@ async def serve_lifespan(
                 report = await lifespan.shutdown()
                 if report is not None:
                     await send({"type": "lifespan.shutdown.failed", "message": report})
+                    raise _raised(lifespan, "shutdown", report)
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -191,6 +200,19 @@ async def serve_lifespan(
     finally:
         if running:  # the server left (an error, a cancellation) without shutdown: close anyway
             await lifespan.shutdown()
+
+
+def _logs_exception_after_startup_failed(send: Any) -> bool:
+    """Whether the server logs the application's exception, traceback and all, after
+    ``lifespan.startup.failed``: granian does (its worker's "ASGI lifespan startup failed"), and
+    it has the report already, so the report would be printed twice more."""
+    server = getattr(send, "__self__", None)
+    return type(server).__module__ == "granian.asgi"
+
+
+def _raised(lifespan: Lifespan, phase: str, report: str) -> LifespanFailed:
+    failures = tuple(lifespan.record.failures.get(phase, ()))
+    return LifespanFailed(report, reported=True, failures=failures)
 
 
 def _unexpected(kind: object, running: bool) -> str:
