@@ -142,6 +142,7 @@ class LifespanDriver:
             unexpected = f"Unexpected lifespan message {message!r} during {phase}."
             kind = message.get("type")
             if phase == "startup" and not (isinstance(kind, str) and kind.startswith("lifespan.")):
+                self._task.cancel()  # it serves another protocol: nothing to shut down
                 raise LifespanUnsupported(f"{unexpected} {_HINT}")
             raise LifespanFailed(unexpected)
         reply.cancel()

@@ -20,6 +20,7 @@ from lifespan_signals.asgi import project_application
 from lifespan_signals.commands import command_errors
 from lifespan_signals.daphne.options import (
     TIMEOUT_OPTIONS,
+    add_lifespan_argument,
     add_timeout_arguments,
     parse_negative_values,
     port_problem,
@@ -39,6 +40,7 @@ class Command(RunserverCommand):
     # Set by runserver's handle() from addrport.
     addr: str
     port: str
+    use_ipv6: bool  # also set by the bracket form, [::1]:8000
     _raw_ipv6: bool
     _server: Any = None
 
@@ -65,6 +67,7 @@ class Command(RunserverCommand):
             "on one event loop.",
         )
         add_timeout_arguments(parser)
+        add_lifespan_argument(parser)
         # Always there, so that a script's options still parse while the project is broken
         # (the applications, staticfiles among them, are not loaded then).
         parser.add_argument(
@@ -115,7 +118,7 @@ class Command(RunserverCommand):
         with command_errors():
             timeouts = settings_backstops()
         # Before startup: receivers must not open clients for a server that cannot listen.
-        problem = port_problem(self.addr, int(self.port), ipv6=options["use_ipv6"])
+        problem = port_problem(self.addr, int(self.port), ipv6=self.use_ipv6)
         if problem:
             self._exit_with_error(problem)
         server = LifespanServer(
@@ -127,6 +130,7 @@ class Command(RunserverCommand):
             websocket_handshake_timeout=options["websocket_handshake_timeout"] or 0,
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
             graceful_timeout=options["graceful_timeout"],
+            lifespan=options["lifespan"],
             lifespan_timeouts=timeouts,
             on_listening=self._banner,
         )
@@ -182,7 +186,7 @@ class Command(RunserverCommand):
                 "(e.g. 'mysite.asgi.application'), or add an asgi.py defining 'application' next "
                 f"to the settings module {settings.SETTINGS_MODULE!r}."
             )
-        if notice := found.describe("runasgi"):
+        if options.get("lifespan") != "off" and (notice := found.describe("runasgi")):
             self.stdout.write(notice)
         application = found.application
         use_static = options.get("use_static_handler", True) and apps.is_installed(
