@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck docs pytest postgres django-asgi-suite matrix bench clean
+.PHONY: install run test lint typecheck docs pytest postgres django-asgi-suite peer-suites matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ postgres:
 django-asgi-suite: $(STAMP)
 	$(BIN)/python -m tests.django_asgi_suite
 	$(BIN)/python -m tests.django_asgi_suite --threads 4
+
+# Daphne's own tests (tests/ of the installed release's sdist, fetched with pip into .cache/),
+# run against LifespanServer and LifespanCommandLineInterface: the named exceptions are in the
+# runner. About a minute.
+peer-suites: $(STAMP)
+	$(BIN)/python -m tests.peer_suites
 
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses,
 # and (patch = subprocess) the pytest-xdist workers. Tests run in parallel: the servers wait on
