@@ -83,6 +83,8 @@ class LifespanCommandLineInterface(CommandLineInterface):  # type: ignore[misc] 
         self._graceful_timeout, self._lifespan = parsed.graceful_timeout, parsed.lifespan
         try:
             super().run(args)
+            if isinstance(self.server, LifespanServer):  # not a subclass's own server_class
+                self.server.exit_if_abandoned(0)
         except ImproperlyConfigured as exc:  # a lifespan_signals setting, say
             sys.exit(f"Error: {exc}")
         except LifespanFailed as exc:

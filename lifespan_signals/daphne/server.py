@@ -90,6 +90,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self.phase = "starting up"  # then serving, draining, shutting down, done
         self.ports: list[Any] = []  # the listening ports (Twisted's), once listening
         self.http_channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections seen
+        # The requests the drain gave up on (still running in a thread): see exit_if_abandoned().
+        self.abandoned: list[str] = []
         self._refusing = False  # the drain is over: no request starts any more
 
     @property
@@ -154,6 +156,15 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         """:meth:`stop`, asked from another thread than the server's (or a signal handler)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is done
             self.loop.call_soon_threadsafe(self.stop)
+
+    def exit_if_abandoned(self, code: int) -> None:
+        """Once the server is done: when the drain abandoned requests, whose threads would keep
+        the interpreter from exiting (it joins them), exit now with ``code``, output flushed."""
+        if self.abandoned:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
     def force_exit(self) -> NoReturn:
         """Exit the process now (status 1), saying on stderr what is abandoned."""

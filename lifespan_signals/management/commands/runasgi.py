@@ -94,10 +94,16 @@ class Command(RunserverCommand):
             # thread. Whatever ends the main thread (a code change, a stop), stop the server
             # first, so lifespan shutdown runs before this process exits.
             ChildControl(force=self._force_exit).start()
+            code = 0
             try:
                 autoreload.run_with_reloader(self.inner_run, **options)
+            except SystemExit as exc:  # a code change (3), or a stop
+                code = exc.code if isinstance(exc.code, int) else 1
+                raise
             finally:
                 self._stop_server()
+                if self._server is not None:  # the next child serves without waiting for it
+                    self._server.exit_if_abandoned(code)
         else:
             sys.exit(parent.supervise())
 
@@ -155,6 +161,8 @@ class Command(RunserverCommand):
             self._stopped.set()
         if server.listen_failure:  # taken since port_problem() looked
             self._exit_with_error(server.listen_failure)
+        if not use_reloader:  # with it, the main thread exits (see run())
+            server.exit_if_abandoned(0)
 
     def _exit_with_error(self, problem: str) -> None:
         self.stderr.write(f"Error: {problem}")
