@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import os
+import time
 import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
