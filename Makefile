@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADDRPORT ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck docs pytest postgres redis django-asgi-suite matrix bench clean
+.PHONY: install run test lint typecheck docs pytest postgres redis django-asgi-suite peer-suites matrix bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ django-asgi-suite: $(STAMP)
 	$(BIN)/python -m tests.django_asgi_suite --threads 4
 	$(BIN)/python -m tests.django_asgi_suite $(DJANGO_ONE_HOP_LABELS)
 	$(BIN)/python -m tests.django_asgi_suite --threads 4 --one-hop $(DJANGO_ONE_HOP_LABELS)
+
+# Daphne's own tests (tests/ of the installed release's sdist, fetched with pip into .cache/),
+# run against LifespanServer and LifespanCommandLineInterface: the named exceptions are in the
+# runner. About a minute.
+peer-suites: $(STAMP)
+	$(BIN)/python -m tests.peer_suites
 
 # coverage run (not pytest-cov): it also measures the pytest plugin and the servers' subprocesses,
 # and (patch = subprocess) the pytest-xdist workers. Tests run in parallel: the servers wait on

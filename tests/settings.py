@@ -23,6 +23,10 @@ off, or the default given.
 ``LIFESPAN_TEST_FAIL_SHUTDOWN=1``
     faultapp: an async shutdown receiver that fails, and a sync one that records
     ``sync-shutdown`` (so both kinds of healthy receivers are around the failing one).
+``LIFESPAN_TEST_BACKGROUND``
+    faultapp: ``1``: a startup receiver starts a task (``poller``) and leaves it running; it
+    records ``bg-start``, and ``bg-finally`` when it ends. ``stubborn``: the task also records
+    ``bg-refuses`` when cancelled and goes on sleeping.
 ``LIFESPAN_TEST_WATCH``
     faultapp: a file the autoreloader watches besides the modules, so a test can trigger restarts
     without touching a file that other tests watch too; the reloader then looks five times a

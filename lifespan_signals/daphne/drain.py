@@ -18,10 +18,13 @@ from daphne.http_protocol import WebRequest
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
 
-__all__ = ["cancel_the_rest", "close_after_response", "finish_requests"]
+__all__ = ["GRACE", "cancel_the_rest", "close_after_response", "describe", "finish_requests"]
 
 logger = logging.getLogger(__name__)
 
+# After the graceful timeout: how long requests told their client is gone get to end, then how
+# long the cancelled ones get, before they are abandoned.
+GRACE = 1.0
 # How often the drain looks again for requests that keep-alive connections started meanwhile.
 _POLL = 0.05
 
@@ -57,12 +60,15 @@ async def finish_requests(server: Any) -> None:
 
 
 async def cancel_the_rest(server: Any) -> None:
-    """End the application instances still running past the graceful timeout.
+    """End the application instances still running past the graceful timeout, or abandon them.
 
     An HTTP request is first told its client is gone (``http.disconnect``, as Daphne says when a
     client hangs up): Django's handler then cancels the view itself, which cancelling the
     instance from outside does not do (Django 5.2-6.1 wait on the view's task, unshielded, and
-    leave it running). What is still running after ``application_close_timeout`` is cancelled.
+    leave it running). What is still running :data:`GRACE` later is cancelled, and what is still
+    running another :data:`GRACE` later (a sync view in its thread, which nothing can interrupt)
+    is abandoned: logged by name, and listed in ``server.abandoned``, so that the command exits
+    without waiting for its thread.
     """
     running = {
         protocol: instance
@@ -78,12 +84,31 @@ async def cancel_the_rest(server: Any) -> None:
         if isinstance(protocol, WebRequest) and protocol.application_queue is not None:
             protocol.application_queue.put_nowait({"type": "http.disconnect"})
     if told:
-        await asyncio.wait(told, timeout=server.application_close_timeout)
+        await asyncio.wait(told, timeout=min(GRACE, server.application_close_timeout))
     rest = [instance for instance in running.values() if not instance.done()]
     for instance in rest:
         instance.cancel()
     if rest:
-        await asyncio.wait(rest, timeout=server.application_close_timeout)
+        await asyncio.wait(rest, timeout=GRACE)
+    for protocol, instance in running.items():
+        if not instance.done():
+            described = describe(protocol)
+            server.abandoned.append(described)
+            logger.warning(
+                "Abandoning %s: still running after the graceful timeout (a sync view's thread "
+                "cannot be interrupted); the process does not wait for it.",
+                described,
+            )
+
+
+def describe(protocol: Any) -> str:
+    """The request of ``protocol``, as a log line names it: ``GET /path?query``."""
+    method = getattr(protocol, "method", None) or b"WEBSOCKET"
+    path = getattr(protocol, "uri", None) or getattr(protocol, "path", None) or b"?"
+    text = [
+        part.decode("latin-1") if isinstance(part, bytes) else str(part) for part in (method, path)
+    ]
+    return " ".join(text)
 
 
 def close_after_response(request: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "TIMEOUT_OPTIONS",
+    "add_lifespan_argument",
     "add_timeout_arguments",
     "join_negative_values",
     "parse_negative_values",
@@ -70,6 +71,17 @@ def add_timeout_arguments(parser: ArgumentParser) -> None:
         metavar="SECONDS",
         help="On stop or reload, seconds in-flight requests and closed WebSockets' consumers "
         "get to finish before lifespan shutdown runs (default: 5; inf: no limit).",
+    )
+
+
+def add_lifespan_argument(parser: ArgumentParser) -> None:
+    """``--lifespan auto|on|off``, with uvicorn's meanings, as an option of ``parser``."""
+    parser.add_argument(
+        "--lifespan",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="auto (default): serve an application that does not speak the ASGI lifespan "
+        "without it, with a warning; on: refuse it; off: never run the lifespan.",
     )
 
 

@@ -34,14 +34,23 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ReactorNotRunning
 
+from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from lifespan_signals.daphne import drain
-from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed
+from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed, LifespanUnsupported
+from lifespan_signals.lifespan.host import backstop_timeouts
 
-__all__ = ["LifespanServer"]
+__all__ = ["LIFESPAN_MODES", "LifespanServer"]
 
 logger = logging.getLogger(__name__)
 
 # SIGHUP is POSIX only.
+# uvicorn's --lifespan: "auto" serves an application that does not speak lifespan without it;
+# "on" refuses it; "off" never sends lifespan messages.
+LIFESPAN_MODES = ("auto", "on", "off")
+# The backstops over the package's default budgets: an application that never answers does not
+# hang the server for ever, also when no Django settings give the budgets.
+DEFAULT_BACKSTOPS = backstop_timeouts(DEFAULT_STARTUP_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT)
+
 _STOP_SIGNALS = [
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 ]
@@ -51,6 +60,9 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
     """A Daphne ``Server`` that runs the application's lifespan around serving.
 
     ``graceful_timeout`` (seconds, None for no limit) bounds the drain on stop.
+    ``lifespan``: one of :data:`LIFESPAN_MODES`, with uvicorn's meanings. ``lifespan_timeouts``:
+    how long (seconds; None: for ever) the application may take to answer ``lifespan.startup``
+    and ``lifespan.shutdown``.
     """
 
     def __init__(
@@ -58,11 +70,16 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         application: Any,
         *,
         graceful_timeout: float | None = 5.0,
-        lifespan_timeouts: tuple[float | None, float | None] = (None, None),
+        lifespan: str = "auto",
+        lifespan_timeouts: tuple[float | None, float | None] = DEFAULT_BACKSTOPS,
         on_listening: Callable[[list[tuple[str, int]]], None] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(application, **options)
+        if lifespan not in LIFESPAN_MODES:
+            raise ValueError(f"lifespan should be one of {LIFESPAN_MODES}, not {lifespan!r}")
+        self.lifespan = lifespan
+        self.lifespan_running = False  # whether scopes get the lifespan's state
         startup_timeout, shutdown_timeout = lifespan_timeouts
         self.driver = LifespanDriver(
             application, startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout
@@ -73,6 +90,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self.phase = "starting up"  # then serving, draining, shutting down, done
         self.ports: list[Any] = []  # the listening ports (Twisted's), once listening
         self.http_channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections seen
+        # The requests the drain gave up on (still running in a thread): see exit_if_abandoned().
+        self.abandoned: list[str] = []
         self._refusing = False  # the drain is over: no request starts any more
 
     @property
@@ -85,11 +104,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         self._check_endpoints()
         asyncio.set_event_loop(self.loop)
         with self._stop_on_signals_during_startup():
-            try:
-                self.loop.run_until_complete(self.driver.startup())
-            except LifespanFailed as exc:
-                self._explain(exc)
-                raise
+            self.loop.run_until_complete(self._start_lifespan())
         try:
             if not self.abort_start:  # stopped during startup: shut down without serving
                 self.phase = "serving"
@@ -99,6 +114,28 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             # trigger fired, so shut the lifespan down here.
             self.loop.run_until_complete(self._shutdown_lifespan())
             self.phase = "done"
+
+    async def _start_lifespan(self) -> None:
+        if self.lifespan == "off":
+            return
+        try:
+            await self.driver.startup()
+        except LifespanUnsupported as exc:
+            if self.lifespan == "on":
+                self._explain(exc)
+                raise
+            # As uvicorn's --lifespan auto: serve it without the lifespan, and say so once.
+            logger.warning(
+                "ASGI 'lifespan' protocol appears unsupported by %s; serving without the "
+                "lifespan (--lifespan on refuses such an application).",
+                _describe(self.driver.app),
+            )
+            logger.debug("%s", exc.message)
+            return
+        except LifespanFailed as exc:
+            self._explain(exc)
+            raise
+        self.lifespan_running = True
 
     def _check_endpoints(self) -> None:
         """Exit (1, ``listen_failure`` set) before startup when an endpoint cannot be parsed:
@@ -119,6 +156,15 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
         """:meth:`stop`, asked from another thread than the server's (or a signal handler)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is done
             self.loop.call_soon_threadsafe(self.stop)
+
+    def exit_if_abandoned(self, code: int) -> None:
+        """Once the server is done: when the drain abandoned requests, whose threads would keep
+        the interpreter from exiting (it joins them), exit now with ``code``, output flushed."""
+        if self.abandoned:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
     def force_exit(self) -> NoReturn:
         """Exit the process now (status 1), saying on stderr what is abandoned."""
@@ -181,7 +227,8 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
                 protocol.basic_error(503, b"Service Unavailable", "The server is stopping.")
                 return None
             drain.close_after_response(protocol)  # a keep-alive request during the drain
-        scope.setdefault("state", self.driver.state.copy())
+        if self.lifespan_running:
+            scope.setdefault("state", self.driver.state.copy())
         return super().create_application(protocol, scope)
 
     def listen_success(self, port: Any) -> None:
@@ -218,6 +265,11 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             await self.driver.shutdown()  # does nothing the second time
         except LifespanFailed as exc:
             self._explain(exc)
+
+
+def _describe(app: Any) -> str:
+    name = getattr(app, "__qualname__", None) or type(app).__qualname__
+    return f"{getattr(app, '__module__', None) or type(app).__module__}.{name}"
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -56,7 +56,8 @@ class LifespanFailed(RuntimeError):
 
 
 class LifespanUnsupported(LifespanFailed):
-    """The application ended (or raised) during startup without replying: no lifespan support."""
+    """The application does not speak lifespan: during startup it ended (or raised) without
+    replying, or it answered with another scope's message (``http.response.start``, say)."""
 
 
 class LifespanDriver:
@@ -109,6 +110,9 @@ class LifespanDriver:
             "extensions": {EXTENSION: self.record},
         }
         self._task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
+        # An application raises after it sent *.failed (ours do, as Starlette's): the reply is
+        # the report, the exception only repeats it.
+        self._task.add_done_callback(_retrieve)
         await self._exchange("startup", self.startup_timeout)
         return self.state
 
@@ -141,18 +145,30 @@ class LifespanDriver:
                     failures=tuple(self.record.failures.get(phase, ())),
                     logged=phase in self.record.logged,
                 )
-            raise LifespanFailed(f"Unexpected lifespan message {message!r} during {phase}.")
+            unexpected = f"Unexpected lifespan message {message!r} during {phase}."
+            kind = message.get("type")
+            if phase == "startup" and not (isinstance(kind, str) and kind.startswith("lifespan.")):
+                self._task.cancel()  # it serves another protocol: nothing to shut down
+                raise LifespanUnsupported(f"{unexpected} {_HINT}")
+            raise LifespanFailed(unexpected)
         reply.cancel()
         if self._task in done:
             error = self._task.exception()
             raise (LifespanUnsupported if phase == "startup" else LifespanFailed)(
                 f"The application {self.app!r} ended during lifespan {phase} without replying"
                 + (f": it raised {type(error).__name__}: {error}" if error else ".")
-                + " Does it speak the lifespan protocol? Wrap it in "
-                "lifespan_signals.asgi.LifespanWrapper."
+                + f" {_HINT}"
             ) from error
         self._task.cancel()
         raise LifespanFailed(f"Lifespan {phase} did not finish within {timeout:g} s.")
+
+
+_HINT = "Does it speak the lifespan protocol? Wrap it in lifespan_signals.asgi.LifespanWrapper."
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class InnerLifespan:

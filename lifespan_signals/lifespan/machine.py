@@ -15,9 +15,10 @@ from django.dispatch import Signal
 
 from lifespan_signals._registry import Running, registry
 from lifespan_signals.conf import redact, refused_settings, settings
+from lifespan_signals.lifespan.background import BackgroundTasks
 from lifespan_signals.lifespan.budget import Budget
 from lifespan_signals.lifespan.clients import OpenClients
-from lifespan_signals.lifespan.driver import InnerLifespan
+from lifespan_signals.lifespan.driver import InnerLifespan, LifespanFailed
 from lifespan_signals.lifespan.failures import Failure, report
 from lifespan_signals.lifespan.layers import OpenLayers
 from lifespan_signals.lifespan.receivers import send_signal
@@ -60,6 +61,7 @@ class Lifespan:
         self._entry = Running(self.state, server=state)
         self._registered = contextlib.ExitStack()
         self._shut_down = False
+        self.background = BackgroundTasks()
 
     async def startup(self) -> str | None:
         """Open clients, enter resources, send ``asgi_startup``; on failure shut down and report.
@@ -123,6 +125,8 @@ class Lifespan:
                     self._send(asgi_shutdown, self._runner("shutdown", budget))
                 )
             finally:  # resources and clients always close, also when the lifespan is cancelled
+                # Before them: the tasks startup left running may still use them.
+                failures += await _guarded(self.background.cancel(budget))
                 runner = self._runner("shutdown", budget)
                 failures += await _guarded(exit_resources(self._entered, runner))
                 failures += await _guarded(self.layers.close(self._runner("shutdown", budget)))
@@ -214,8 +218,14 @@ async def serve_lifespan(
 
     ``inner``: an application ours wraps; its own lifespan, if it has one, runs inside ours.
 
-    A failure is sent to the server as ``*.failed``; if the server's ``send()`` raises on that
-    (hypercorn does, to stop itself), its exception propagates untouched.
+    A failure is sent to the server as ``*.failed``, and then raised as
+    :class:`~lifespan_signals.lifespan.driver.LifespanFailed` (its message: the report), as
+    Starlette's lifespan does: lifespan clients that watch only the application's exception
+    (asgi-lifespan's ``LifespanManager``, Starlette's ``TestClient``) see the failure at once, and
+    servers, having had the ``*.failed`` message, do not report it again (granian would, at
+    startup: it gets no exception). If the server's
+    ``send()`` raises on that message (hypercorn does, to stop itself), its exception propagates
+    untouched.
     """
     lifespan = Lifespan(sender, scope, scope["state"], inner)
     running = False
@@ -225,13 +235,16 @@ async def serve_lifespan(
             kind = message.get("type")
             if kind == "lifespan.startup" and not running:
                 try:
-                    report = await lifespan.startup()
+                    with lifespan.background.tracking():
+                        report = await lifespan.startup()
                 except BaseException:  # cancelled half way: close what was opened
                     await lifespan.shutdown()
                     raise
                 if report is not None:
                     await send({"type": "lifespan.startup.failed", "message": report})
-                    return
+                    if _logs_exception_after_startup_failed(send):
+                        return
+                    raise _raised(lifespan, "startup", report)
                 running = True
                 await send({"type": "lifespan.startup.complete"})
             elif kind == "lifespan.shutdown" and running:
@@ -239,6 +252,7 @@ async def serve_lifespan(
                 report = await lifespan.shutdown()
                 if report is not None:
                     await send({"type": "lifespan.shutdown.failed", "message": report})
+                    raise _raised(lifespan, "shutdown", report)
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -247,6 +261,19 @@ async def serve_lifespan(
     finally:
         if running:  # the server left (an error, a cancellation) without shutdown: close anyway
             await lifespan.shutdown()
+
+
+def _logs_exception_after_startup_failed(send: Any) -> bool:
+    """Whether the server logs the application's exception, traceback and all, after
+    ``lifespan.startup.failed``: granian does (its worker's "ASGI lifespan startup failed"), and
+    it has the report already, so the report would be printed twice more."""
+    server = getattr(send, "__self__", None)
+    return type(server).__module__ == "granian.asgi"
+
+
+def _raised(lifespan: Lifespan, phase: str, report: str) -> LifespanFailed:
+    failures = tuple(lifespan.record.failures.get(phase, ()))
+    return LifespanFailed(report, reported=True, failures=failures)
 
 
 def _unexpected(kind: object, running: bool) -> str:

@@ -299,7 +299,8 @@ def test_a_port_in_use_exits_1_after_shutting_the_lifespan_down(events):
 def test_an_application_without_lifespan_gets_the_drivers_report(events, tmp_path):
     path = tmp_path / "daphne.sock"
     app = "tests.projects.commandsapp.nolifespan:no_lifespan"
-    with lifespan_daphne("-u", str(path), events=events, app=app) as server:
+    # --lifespan auto (the default) serves it without the lifespan: tests/daphne/test_contract.py
+    with lifespan_daphne("--lifespan", "on", "-u", str(path), events=events, app=app) as server:
         code = server.wait_exit(TIMEOUT)
         output = server.output()
     assert code == 1, output

@@ -371,3 +371,9 @@ def test_daphne_in_installed_apps_keeps_its_runserver_and_check():
         assert "--nostatic" in options
     finally:
         get_commands.cache_clear()
+        # DaphneConfig.ready() registered Daphne's check for good; it returns None (not a list)
+        # when neither daphne nor staticfiles is installed, which breaks later tests' checks.
+        from daphne.checks import check_daphne_installed
+        from django.core.checks import registry
+
+        registry.registry.registered_checks.discard(check_daphne_installed)

@@ -339,7 +339,7 @@ def test_negative_seconds_say_what_is_wrong(option, value):
 )
 def test_the_drivers_explanation_is_printed_when_startup_fails(serve, events, app, explanation):
     env = {"LIFESPAN_TEST_ASGI_APPLICATION": f"tests.projects.faultapp.rawapps.{app}"}
-    server = serve_runasgi(serve, "--noreload", **env)
+    server = serve_runasgi(serve, "--noreload", "--lifespan", "on", **env)  # auto serves it
     code = server.wait_exit(TIMEOUT)
     output = server.output()
     assert code == 1, output

@@ -15,6 +15,7 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.dispatch import Signal
 
+from lifespan_signals.lifespan.driver import LifespanFailed
 from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.threads import supported as threads_supported
 
@@ -75,14 +76,20 @@ class Lifespan:
 
     async def send(self, message_type: str) -> dict[str, Any]:
         await self.communicator.send_input({"type": message_type})
-        return await self.communicator.receive_output(5)
+        message: dict[str, Any] = await self.communicator.receive_output(5)
+        if message["type"].endswith(".failed"):
+            # The application then raises the report, as Starlette's lifespan does.
+            with contextlib.suppress(LifespanFailed):
+                await self.communicator.wait(5)
+        return message
 
     async def startup(self) -> dict[str, Any]:
         return await self.send("lifespan.startup")
 
     async def shutdown(self) -> dict[str, Any]:
         message = await self.send("lifespan.shutdown")
-        await self.communicator.wait(5)  # the app returns after shutdown
+        if message["type"] == "lifespan.shutdown.complete":
+            await self.communicator.wait(5)  # the app returns after shutdown
         return message
 
 

@@ -21,6 +21,7 @@ from django.test import SimpleTestCase, override_settings
 from lifespan_signals import get_state
 from lifespan_signals.asgi import LifespanWrapper, get_asgi_application
 from lifespan_signals.lifespan.budget import Budget, TimedOut
+from lifespan_signals.lifespan.driver import LifespanFailed
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import RequestState, StateKeyError
 from lifespan_signals.testing import lifespan
@@ -106,7 +107,9 @@ class BaseExceptionTests(SimpleTestCase):
                     message["message"],
                 )
                 self.assertEqual(recorder.calls, [["client"]])  # shutdown ran, saw the client
-                await lifespan.communicator.wait(5)  # the app returned, did not raise
+                # The app raises the report (as Starlette does), not the receiver's exception.
+                with self.assertRaises(LifespanFailed):
+                    await lifespan.communicator.wait(5)
 
     async def test_in_a_sync_startup_receiver(self):
         for label, (kind, summary) in BASE_EXCEPTIONS.items():

@@ -20,6 +20,7 @@ from lifespan_signals.asgi import project_application
 from lifespan_signals.commands import command_errors
 from lifespan_signals.daphne.options import (
     TIMEOUT_OPTIONS,
+    add_lifespan_argument,
     add_timeout_arguments,
     parse_negative_values,
     port_problem,
@@ -42,6 +43,7 @@ class Command(RunserverCommand):
     # Set by runserver's handle() from addrport.
     addr: str
     port: str
+    use_ipv6: bool  # also set by the bracket form, [::1]:8000
     _raw_ipv6: bool
     _server: Any = None
 
@@ -68,6 +70,7 @@ class Command(RunserverCommand):
             "on one event loop.",
         )
         add_timeout_arguments(parser)
+        add_lifespan_argument(parser)
         # Always there, so that a script's options still parse while the project is broken
         # (the applications, staticfiles among them, are not loaded then).
         parser.add_argument(
@@ -94,10 +97,16 @@ class Command(RunserverCommand):
             # thread. Whatever ends the main thread (a code change, a stop), stop the server
             # first, so lifespan shutdown runs before this process exits.
             ChildControl(force=self._force_exit).start()
+            code = 0
             try:
                 autoreload.run_with_reloader(self.inner_run, **options)
+            except SystemExit as exc:  # a code change (3), or a stop
+                code = exc.code if isinstance(exc.code, int) else 1
+                raise
             finally:
                 self._stop_server()
+                if self._server is not None:  # the next child serves without waiting for it
+                    self._server.exit_if_abandoned(code)
         else:
             sys.exit(parent.supervise())
 
@@ -118,7 +127,7 @@ class Command(RunserverCommand):
         with command_errors():
             timeouts = settings_backstops()
         # Before startup: receivers must not open clients for a server that cannot listen.
-        problem = port_problem(self.addr, int(self.port), ipv6=options["use_ipv6"])
+        problem = port_problem(self.addr, int(self.port), ipv6=self.use_ipv6)
         if problem:
             self._exit_with_error(problem)
         server = LifespanServer(
@@ -130,6 +139,7 @@ class Command(RunserverCommand):
             websocket_handshake_timeout=options["websocket_handshake_timeout"] or 0,
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
             graceful_timeout=options["graceful_timeout"],
+            lifespan=options["lifespan"],
             lifespan_timeouts=timeouts,
             on_listening=self._banner,
         )
@@ -154,6 +164,8 @@ class Command(RunserverCommand):
             self._stopped.set()
         if server.listen_failure:  # taken since port_problem() looked
             self._exit_with_error(server.listen_failure)
+        if not use_reloader:  # with it, the main thread exits (see run())
+            server.exit_if_abandoned(0)
 
     def _exit_with_error(self, problem: str) -> None:
         self.stderr.write(f"Error: {problem}")
@@ -185,7 +197,7 @@ class Command(RunserverCommand):
                 "dotted path (e.g. 'mysite.asgi.application'), or add an asgi.py defining "
                 f"'application' next to the settings module {settings.SETTINGS_MODULE!r}."
             )
-        if notice := found.describe(self.command_name):
+        if options.get("lifespan") != "off" and (notice := found.describe(self.command_name)):
             self.stdout.write(notice)
         application = found.application
         use_static = options.get("use_static_handler", True) and apps.is_installed(

@@ -47,6 +47,25 @@ def sync_shutdown(**kwargs: Any) -> None:
     record("sync-shutdown")
 
 
+async def start_background(**kwargs: Any) -> None:
+    """Start a task and leave it running, as a receiver starting a poller does."""
+    stubborn = env("LIFESPAN_TEST_BACKGROUND") == "stubborn"
+
+    async def poll() -> None:
+        record("bg-start")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if stubborn:  # refuses to stop: it must not keep the process for ever
+                record("bg-refuses")
+                await asyncio.sleep(3600)
+            raise
+        finally:
+            record("bg-finally")
+
+    asyncio.create_task(poll(), name="poller")  # noqa: RUF006 - left running on purpose
+
+
 def changed(sender: autoreload.BaseReloader, file_path: Path, **kwargs: Any) -> None:
     record("file-changed", path=str(file_path))
 
@@ -70,6 +89,8 @@ class FaultAppConfig(AppConfig):
         if env("LIFESPAN_TEST_FAIL_SHUTDOWN") == "1":
             asgi_shutdown.connect(fail_shutdown)
             asgi_shutdown.connect(sync_shutdown)
+        if env("LIFESPAN_TEST_BACKGROUND"):
+            asgi_startup.connect(start_background)
         if env("LIFESPAN_TEST_WATCH"):
             autoreload.autoreload_started.connect(watch_extra_file)
             autoreload.file_changed.connect(changed)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.index),
     path("health/", views.health),
     path("slow/", views.slow),
+    path("slow-sync/", views.slow_sync),
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -42,3 +43,11 @@ async def slow(request: HttpRequest) -> JsonResponse:
         raise
     record("slow-end")
     return JsonResponse({"slept": True, "aiohttp_closed": request.state["aiohttp"].closed})
+
+
+def slow_sync(request: HttpRequest) -> HttpResponse:
+    """A sync view that takes ``?seconds=`` (in a thread, which nothing can interrupt)."""
+    record("sync-slow-start")
+    time.sleep(float(request.GET.get("seconds", "1")))
+    record("sync-slow-end")
+    return HttpResponse("slept", content_type="text/plain")
