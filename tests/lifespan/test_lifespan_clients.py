@@ -40,7 +40,7 @@ def _in_thread(function, timeout=10.0):
 
 class LifespanManagerTests(SimpleTestCase):
     async def test_a_failed_startup_raises_the_report_at_once(self):
-        with connected(asgi_startup, fail), self.assertLogs("lifespan_signals", "ERROR"):
+        with connected(asgi_startup, fail), self.assertLogs("lifespan_signals", "INFO"):
             started = time.monotonic()
             with self.assertRaises(LifespanFailed) as caught:
                 async with LifespanManager(get_asgi_application(), startup_timeout=5):
@@ -52,7 +52,7 @@ class LifespanManagerTests(SimpleTestCase):
         )
 
     async def test_a_failed_shutdown_raises_the_report_at_once(self):
-        with connected(asgi_shutdown, fail), self.assertLogs("lifespan_signals", "ERROR"):
+        with connected(asgi_shutdown, fail), self.assertLogs("lifespan_signals", "INFO"):
             started = time.monotonic()
             with self.assertRaises(LifespanFailed) as caught:
                 async with LifespanManager(get_asgi_application(), shutdown_timeout=5):
@@ -80,7 +80,7 @@ class StarletteTestClientTests(SimpleTestCase):
             with TestClient(get_asgi_application()):
                 ran.append(True)  # pragma: no cover - startup fails
 
-        with connected(asgi_startup, fail), self.assertLogs("lifespan_signals", "ERROR"):
+        with connected(asgi_startup, fail), self.assertLogs("lifespan_signals", "INFO"):
             outcome = _in_thread(use)
         self.assertEqual(ran, [])
         self.assertIsInstance(outcome.get("error"), LifespanFailed, outcome)
@@ -91,7 +91,7 @@ class StarletteTestClientTests(SimpleTestCase):
             with TestClient(get_asgi_application()):
                 pass
 
-        with connected(asgi_shutdown, fail), self.assertLogs("lifespan_signals", "ERROR"):
+        with connected(asgi_shutdown, fail), self.assertLogs("lifespan_signals", "INFO"):
             outcome = _in_thread(use)
         self.assertIsInstance(outcome.get("error"), LifespanFailed, outcome)
         self.assertIn("Lifespan shutdown failed (1 failure):", str(outcome["error"]))
