@@ -283,14 +283,16 @@ def lookup_us(number: int = 1_000_000) -> dict[str, float]:
     """p6: what finding a shared client costs a view, in µs (best of 5 timeit runs)."""
     import timeit
 
-    from lifespan_signals import clients as declared
+    from lifespan_signals._registry import Running, registry
+    from lifespan_signals.clients import clients
 
     session = object()
-    declared._push(declared._opened, {"x": session})  # as a running lifespan does
-    try:
+    entry = Running({})
+    with registry.running(entry):
+        registry.publish_clients(entry, {"x": session})  # as a running lifespan does
         state = {"x": session}
         candidates = {
-            "clients[x]": ("clients['x']", {"clients": declared.clients}),
+            "clients[x]": ("clients['x']", {"clients": clients}),
             "state[x]": ("state['x']", {"state": state}),
             "module global": ("session", {"session": session}),
         }
@@ -298,8 +300,6 @@ def lookup_us(number: int = 1_000_000) -> dict[str, float]:
             name: min(timeit.repeat(stmt, globals=names, number=number, repeat=5)) / number * 1e6
             for name, (stmt, names) in candidates.items()
         }
-    finally:
-        declared._remove(declared._opened, declared._opened[-1])
 
 
 def sigterm_exit_ms(server: Server, logs: Path, name: str, runs: int = 3) -> float:
