@@ -49,6 +49,9 @@ off, or the default given.
     hardapp: a nested function connected in ``ready()`` with no reference kept.
 ``LIFESPAN_TEST_CLIENTS_UPSTREAM``
     clientsapp: the URL its declared clients call (default ``http://127.0.0.1:9``).
+``LIFESPAN_TEST_TASKS_DATABASE``
+    tasksapp: the SQLite file its task queue lives in (tasksapp also reads
+    ``LIFESPAN_TEST_CLIENTS_UPSTREAM``, the URL its task calls).
 ``LIFESPAN_TEST_CLIENTS_FAIL=1``
     clientsapp: one more declared client, which fails to open.
 ``LIFESPAN_TEST_SECRETS_CASE``

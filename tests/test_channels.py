@@ -427,3 +427,23 @@ def test_open_websockets_are_closed_and_their_consumers_end_before_lifespan_shut
     assert events[2]["closed"] is True
     for text in BAD:
         assert text not in output, output
+
+
+class RouterReturnValueTests(SimpleTestCase):
+    """Channels' own router returns what the application it routes to returns (its
+    test_routing.py checks it); ours, and the wrapper around any app, do too."""
+
+    async def test_the_routed_applications_return_value_comes_back(self):
+        async def app(scope, receive, send):
+            return ("handled", scope["type"])
+
+        async def receive():
+            return {"type": "http.request"}
+
+        async def send(message):
+            pass
+
+        scope = {"type": "http", "path": "/", "state": {}}
+        for router in (ProtocolTypeRouter({"http": app}), LifespanWrapper(app)):
+            with self.subTest(router=type(router).__name__):
+                self.assertEqual(await router(scope, receive, send), ("handled", "http"))

@@ -8,6 +8,7 @@ them) and whose shutdown receiver closes them, recording both in the events file
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 from django.core.management import call_command
@@ -29,7 +31,7 @@ from lifespan_signals.resources import register_resource, unregister_resource
 from lifespan_signals.signals import asgi_shutdown, asgi_startup
 from lifespan_signals.state import LifespanNotStarted, get_state
 from tests.harness.in_process import connected
-from tests.harness.servers import ServerProcess, read_events, wait_until
+from tests.harness.servers import ServerProcess, get_json, read_events, wait_until
 from tests.projects.commandsapp.nolifespan import no_lifespan
 
 TIMEOUT = 20.0
@@ -603,3 +605,78 @@ def test_the_preflight_shows_a_step_given_up_on_with_the_time_it_was_given(capsy
     milliseconds = float(re.search(r"([\d.]+) ms", line).group(1))
     assert 250 <= milliseconds < 900, line  # its 0.3 s, not until the listing was printed
     assert line.endswith("FAILED"), line
+
+
+# -- a real task worker inside the lifespan: django-tasks-db's db_worker -------------------------
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a shared client reuses its connection
+    ports: ClassVar[list[int]] = []
+
+    def do_GET(self):
+        type(self).ports.append(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def upstream():
+    _Upstream.ports = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.servers
+def test_a_task_enqueued_by_a_view_runs_in_db_worker_with_the_lifespans_client(
+    serve, upstream, events, tmp_path
+):
+    from tests.harness import catalogue
+
+    settings = "tests.projects.tasksapp.settings"
+    env = {
+        "LIFESPAN_TEST_TASKS_DATABASE": str(tmp_path / "tasks.sqlite3"),
+        "LIFESPAN_TEST_CLIENTS_UPSTREAM": upstream,
+        "LIFESPAN_TEST_EVENTS": str(events),
+    }
+
+    def command(*args):
+        process = ServerProcess([sys.executable, "manage.py", *args], settings=settings, env=env)
+        with process:
+            code = process.wait_exit(TIMEOUT)
+            return code, process.stderr()
+
+    code, stderr = command("migrate", "--noinput", "-v", "0")
+    assert code == 0, stderr
+    server = serve(
+        catalogue.UVICORN,
+        settings=settings,
+        app="tests.projects.tasksapp.asgi:application",
+        env=env,
+    )
+    server.wait_ready("/enqueue/?count=0", TIMEOUT)
+    enqueued = get_json(f"{server.base}/enqueue/?count=3")["enqueued"]
+    assert len(enqueued) == 3
+    before = {event["pid"] for event in read_events(events)}  # the server's own lifespan
+
+    worker = ("lifespan", "run", "db_worker", "--batch", "--no-startup-delay", "--interval", "0.1")
+    code, stderr = command(*worker)
+
+    assert code == 0, stderr
+    ran = [event for event in read_events(events) if event["pid"] not in before]
+    assert [event["event"] for event in ran] == ["startup", "task", "task", "task", "shutdown"]
+    opened = ran[0]["client"]
+    assert {event["client"] for event in ran} == {opened}  # one client for the whole worker
+    assert sorted(event["number"] for event in ran if event["event"] == "task") == [0, 1, 2]
+    assert {event["status"] for event in ran if event["event"] == "task"} == {200}
+    assert len(set(_Upstream.ports)) == 1, _Upstream.ports  # its one kept-alive connection
+    assert_clean(stderr)

@@ -1,0 +1,3 @@
+from lifespan_signals.asgi import get_asgi_application
+
+application = get_asgi_application()
