@@ -17,31 +17,17 @@ from __future__ import annotations
 
 import argparse
 import runpy
-import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import django
 
-CACHE = Path(__file__).resolve().parent.parent / ".cache"
+from tests.harness.sdist import release_tests
 
 
 def django_tests() -> Path:
     """The ``tests`` directory of the installed Django's source distribution."""
-    version = django.__version__
-    tree = CACHE / f"django-{version}"
-    if not (tree / "tests" / "runtests.py").exists():
-        CACHE.mkdir(exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-             "--no-deps", "--dest", str(CACHE), f"django=={version}"],
-            check=True,
-        )  # fmt: skip
-        (sdist,) = CACHE.glob(f"[Dd]jango-{version}.tar.gz")
-        with tarfile.open(sdist) as archive:
-            archive.extractall(CACHE, filter="data")
-    return tree / "tests"
+    return release_tests("django", django.__version__, "runtests.py")
 
 
 def main() -> None:

@@ -26,14 +26,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
 import daphne
 
-CACHE = Path(__file__).resolve().parent.parent / ".cache"
+from tests.harness.sdist import CACHE, release_tests
+
 PASSES = {
     "auto": "LifespanServer serves Daphne's test application without the lifespan",
     "wrapped": "LifespanServer runs the lifespan of LifespanWrapper(test application)",
@@ -57,19 +57,7 @@ EXCEPTIONS = {
 
 def daphne_tests() -> Path:
     """The ``tests`` directory of the installed Daphne's source distribution."""
-    version = daphne.__version__
-    tree = CACHE / f"daphne-{version}"
-    if not (tree / "tests" / "http_base.py").exists():
-        CACHE.mkdir(exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
-             "--no-deps", "--dest", str(CACHE), f"daphne=={version}"],
-            check=True,
-        )  # fmt: skip
-        (sdist,) = CACHE.glob(f"daphne-{version}.tar.gz")
-        with tarfile.open(sdist) as archive:
-            archive.extractall(CACHE, filter="data")
-    return tree / "tests"
+    return release_tests("daphne", daphne.__version__, "http_base.py")
 
 
 # Each server process that sent a lifespan scope leaves a file here: proof that the servers were
