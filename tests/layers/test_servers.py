@@ -179,7 +179,8 @@ def test_sockets_closed_1_ms_apart_then_sigterm_shutdown_completes_and_pools_clo
     on waiting on Redis. The bound on a consumer after its socket closed, and the bounded
     closing of the layer, let shutdown finish."""
     proc = start(serve, server, redis, LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT="2")
-    for rounds in range(1, 11):  # rounds until the race shows (most rounds, here)
+    raced = False
+    for rounds in range(1, 11):  # rounds until the race shows (most rounds on Python 3.11)
         with contextlib.ExitStack() as stack:
             sockets = [
                 stack.enter_context(connect(ws_url(proc), proxy=None, open_timeout=TIMEOUT))
@@ -194,17 +195,18 @@ def test_sockets_closed_1_ms_apart_then_sigterm_shutdown_completes_and_pools_clo
         wait_until(lambda: disconnects(events) == ended, TIMEOUT, "the consumers' ends")  # noqa: B023
         # A cancelled receive lets go of its BZPOPMIN at once; a stuck one goes on blocking.
         if blocked_for(redis, 0.5):
+            raced = True
             break
-    else:
-        raise AssertionError("the race did not show in 10 rounds: fixed upstream?")
-    # Then SIGTERM, while a consumer is stuck on Redis.
+    # Then SIGTERM, while a consumer is stuck on Redis (if the race showed: it does on Python
+    # 3.11, not on 3.12+, whose cancellation the stuck receive does not swallow).
+    assert raced or sys.version_info >= (3, 12), "the race did not show in 10 rounds on 3.11"
     started = time.monotonic()
     returncode = proc.stop(timeout=TIMEOUT)
     took = time.monotonic() - started
     output = proc.output()
     assert returncode == server.stopped_exit, output
     assert took < 2 + 10 + 5, output  # the consumer bound, the shutdown budget, a margin
-    if server.name == "uvicorn":  # it waits for every connection: the bound ended the stuck one
+    if raced and server.name == "uvicorn":  # it waits for every connection: the bound ended it
         assert STUCK in output, output
     assert "shutdown layer default" in output
     assert redis.clients() == []
