@@ -147,33 +147,11 @@ COMPARISONS: list[tuple[list[tuple[str, str, str]], dict[str, Server], int]] = [
 ]
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) so far of every process in process group ``pgid``."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rpartition(")")[2].split()
-            if int(fields[2]) == pgid:  # field 5 of stat, the process group
-                total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _settle(pgid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    before = group_cpu_seconds(pgid)
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = group_cpu_seconds(pgid)
-        if now - before <= 0.01:
-            return
-        before = now
-
-
 def measure(
     servers: dict[str, Server], logs: Path, env: dict[str, str], connections: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Req/s and CPU ms per request (whole process group) of each server, round by round."""
-    from bench.servers import serve, wrk
+    from bench.servers import group_cpu_seconds, serve, settle, wrk
 
     names = list(servers)
     rps: dict[str, list[float]] = {name: [] for name in names}
@@ -187,7 +165,7 @@ def measure(
             )
         for name in names:
             wrk(running[name].url, 2, connections)  # warm-up
-            _settle(running[name].process.pid)
+            settle(running[name].process.pid, clock=group_cpu_seconds)
         for round_ in range(ROUNDS):
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
@@ -196,7 +174,7 @@ def measure(
                 per_second, completed = wrk(running[name].url, SECONDS, connections)
                 rps[name].append(per_second)
                 cpu[name].append((group_cpu_seconds(pgid) - before) / max(completed, 1) * 1000)
-                _settle(pgid)
+                settle(pgid, clock=group_cpu_seconds)
             figures = ", ".join(f"{rps[n][-1]:.0f}/s {cpu[n][-1]:.2f} ms" for n in names)
             print(f"  round {round_ + 1}/{ROUNDS}: {figures}", flush=True)
     return rps, cpu
