@@ -14,7 +14,9 @@ import asyncio
 import contextvars
 import importlib.metadata
 import itertools
+import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from queue import SimpleQueue
@@ -28,6 +30,7 @@ __all__ = ["TESTED_WITH", "RequestThread", "RequestThreads", "supported", "untes
 _T = TypeVar("_T")
 _Call = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _names = itertools.count(1)
+logger = logging.getLogger(__name__)
 
 
 # The asgiref and Django releases (major.minor) this was tested with: it relies on details of
@@ -121,13 +124,15 @@ class RequestThreads:
     ``acquire()`` gives an idle thread, or a new one when none is idle (more concurrent requests
     than ``size``); ``release()`` keeps it if it is idle, the pool open and not full, and stops
     it otherwise. ``close()`` (at lifespan shutdown) stops the idle threads; ``open()`` (at
-    lifespan startup) keeps threads again.
+    lifespan startup) keeps threads again. ``ended()`` waits until every thread stopped so far
+    has ended, and so has closed its database connections.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._idle: list[RequestThread] = []
         self._open = True
+        self._ending: list[RequestThread] = []  # stopped, perhaps still closing connections
 
     def __repr__(self) -> str:
         return f"<RequestThreads size={self.size} idle={len(self._idle)} open={self._open}>"
@@ -142,7 +147,12 @@ class RequestThreads:
         if reuse and self._open and thread.idle and len(self._idle) < self.size:
             self._idle.append(thread)
         else:
-            thread.shutdown(wait=False)  # it ends once its queued calls are done
+            self._stop(thread)
+
+    def _stop(self, thread: RequestThread) -> None:
+        thread.shutdown(wait=False)  # it ends once its queued calls are done
+        self._ending = [ending for ending in self._ending if ending.thread.is_alive()]
+        self._ending.append(thread)
 
     async def serve(self, thread: RequestThread, request: Awaitable[None]) -> None:
         """Await ``request`` with its thread-sensitive calls sent to ``thread``.
@@ -172,7 +182,33 @@ class RequestThreads:
     def close(self) -> None:
         self._open = False
         while self._idle:
-            self._idle.pop().shutdown(wait=False)
+            self._stop(self._idle.pop())
+
+    async def ended(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until the threads stopped so far have ended.
+
+        A thread still running then (a request's sync code that outlived the server's own
+        shutdown, a database that does not answer) is logged: it may not close its database
+        connections before the process ends."""
+        ending, self._ending = self._ending, []
+        if ending:
+            await asyncio.to_thread(_join, [thread.thread for thread in ending], timeout)
+        if alive := [thread.thread.name for thread in ending if thread.thread.is_alive()]:
+            self._ending.extend(thread for thread in ending if thread.thread.is_alive())
+            logger.warning(
+                "%d request thread(s) still running %.3g s after lifespan shutdown stopped "
+                "them (%s): their database connections may be closed only when the process "
+                "ends.",
+                len(alive),
+                timeout,
+                ", ".join(alive),
+            )
+
+
+def _join(threads: list[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _RequestExecutor(Executor):

@@ -7,6 +7,7 @@ from typing import Any
 
 from lifespan_signals.lifespan.layers import bounded_websocket
 from lifespan_signals.lifespan.machine import serve_lifespan
+from lifespan_signals.lifespan.steps import CANCEL_GRACE
 from lifespan_signals.threads import RequestThreads
 
 __all__ = ["ASGIApp", "LifespanApp", "Receive", "Scope", "Send", "wrapped"]
@@ -50,10 +51,13 @@ class LifespanApp:
             pool.open()
 
         async def send_after_closing(message: Any) -> None:
-            # Stop the kept threads before the server hears that shutdown is over.
+            # Stop the kept threads, and let them close their database connections, before
+            # the server hears that shutdown is over (it may end the process at once).
             if message["type"].startswith("lifespan.shutdown."):
                 for pool in pools:
                     pool.close()
+                for pool in pools:
+                    await pool.ended(CANCEL_GRACE)
             await send(message)
 
         lifespan_send = send_after_closing if pools else send

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 
 import django
@@ -200,6 +201,37 @@ def test_close_stops_the_idle_threads_and_keeps_none_until_opened():
     again.shutdown()
 
 
+def test_ended_waits_for_the_stopped_threads_still_running_a_call():
+    pool = RequestThreads(2)
+    slow, kept = pool.acquire(), pool.acquire()
+    slow.submit(time.sleep, 0.3)  # still running: stopped, not kept
+    pool.release(slow)
+    pool.release(kept)
+    pool.close()
+    async_to_sync(pool.ended)(5.0)
+    assert not slow.thread.is_alive()
+    assert not kept.thread.is_alive()
+
+
+def test_ended_gives_up_after_its_timeout_names_the_thread_and_waits_again_later(caplog):
+    pool = RequestThreads(2)
+    stuck = pool.acquire()
+    gate = threading.Event()
+    stuck.submit(gate.wait, 10)
+    pool.release(stuck)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="lifespan_signals.threads"):
+        async_to_sync(pool.ended)(0.2)
+    assert time.monotonic() - started < 5
+    assert stuck.thread.is_alive()
+    (record,) = caplog.records
+    assert stuck.thread.name in record.getMessage()
+    assert "database connections may be closed only when the process ends" in record.getMessage()
+    gate.set()
+    async_to_sync(pool.ended)(5.0)  # still remembered
+    assert not stuck.thread.is_alive()
+
+
 def test_cancelled_futures_are_skipped():
     thread = RequestThread()
     gate = threading.Event()
@@ -224,8 +256,9 @@ class HandlerTests(SimpleTestCase):
         tags = [(await get(app))[1][b"X-Thread"] for _ in range(50)]
         self.assertEqual(len(set(tags)), 1, tags)
         (kept,) = app.request_threads._idle
+        kept.submit(time.sleep, 0.3)  # e.g. a slow database closing its connection
         self.assertEqual((await lifespan.shutdown())["type"], "lifespan.shutdown.complete")
-        await asyncio.to_thread(kept.thread.join, 5)
+        # Ended, and so its connections closed, before the server hears shutdown is over.
         self.assertFalse(kept.thread.is_alive())
         self.assertEqual(app.request_threads._idle, [])
 

@@ -34,10 +34,16 @@ class DatabaseRecordingHandler(RecordingHandler):
 
 
 def _recording_backends(send: Any) -> Any:
-    # Called after the request threads have ended (RecordingHandler waits for that first).
+    # Called once the request threads have ended, so have closed their connections. A backend
+    # leaves pg_stat_activity a moment after its client closed the connection: give a loaded
+    # machine a few seconds to show it, while this process (and a connection it kept) lives on.
     async def recording_send(message: dict[str, Any]) -> None:
         if message["type"] == "lifespan.shutdown.complete":
-            record("backends", left=await asyncio.to_thread(_backends))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5.0
+            while (left := await asyncio.to_thread(_backends)) and loop.time() < deadline:  # noqa: ASYNC110 - another process, no event
+                await asyncio.sleep(0.02)
+            record("backends", left=left)
         await send(message)
 
     return recording_send
