@@ -190,18 +190,18 @@ class RequestThreads:
         A thread still running then (a request's sync code that outlived the server's own
         shutdown, a database that does not answer) is logged: it may not close its database
         connections before the process ends."""
-        ending, self._ending = self._ending, []
+        ending = list(self._ending)  # kept in self._ending, also if this wait is cancelled
         if ending:
             await asyncio.to_thread(_join, [thread.thread for thread in ending], timeout)
-        if alive := [thread.thread.name for thread in ending if thread.thread.is_alive()]:
-            self._ending.extend(thread for thread in ending if thread.thread.is_alive())
+        self._ending = [thread for thread in self._ending if thread.thread.is_alive()]
+        if alive := [thread for thread in ending if thread.thread.is_alive()]:
             logger.warning(
                 "%d request thread(s) still running %.3g s after lifespan shutdown stopped "
                 "them (%s): their database connections may be closed only when the process "
                 "ends.",
                 len(alive),
                 timeout,
-                ", ".join(alive),
+                ", ".join(thread.thread.name for thread in alive),
             )
 
 
