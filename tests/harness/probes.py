@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage_py_check(settings: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py check`` in a process of its own, with ``settings`` and ``env`` added."""
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **env}
+    command = [sys.executable, "manage.py", "check"]
+    return subprocess.run(command, cwd=REPO_ROOT, env=environ, capture_output=True, text=True)
+
 
 # No proxies from the environment: the servers under test are on 127.0.0.1.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

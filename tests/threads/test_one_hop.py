@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 from collections import defaultdict
@@ -29,7 +28,7 @@ from lifespan_signals.checks import check_one_hop
 from lifespan_signals.threads import RequestThread
 from tests.harness import catalogue
 from tests.harness.in_process import Lifespan, connected, http_scope, needs_request_threads
-from tests.harness.servers import REPO_ROOT, get_json, read_events
+from tests.harness.servers import get_json, manage_py_check, read_events
 from tests.projects.onehopapp import views
 
 STARTPROJECT = [
@@ -154,10 +153,7 @@ def test_off_by_default():
 
 
 def test_manage_py_check_fails_without_request_threads():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.projects.onehopapp.settings"}
-    env["LIFESPAN_TEST_REQUEST_THREADS"] = ""
-    command = [sys.executable, "manage.py", "check"]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = manage_py_check("tests.projects.onehopapp.settings", LIFESPAN_TEST_REQUEST_THREADS="")
     assert result.returncode == 1, result
     assert "?: (lifespan_signals.E032) LIFESPAN_SIGNALS_ONE_HOP = True should come" in result.stderr
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -23,7 +20,7 @@ from lifespan_signals.checks import check_request_threads
 from lifespan_signals.conf import settings as conf
 from lifespan_signals.threads import RequestThread, RequestThreads
 from tests.harness.in_process import Lifespan, http_scope, needs_request_threads
-from tests.harness.servers import REPO_ROOT
+from tests.harness.servers import manage_py_check
 
 BAD = [True, False, 0, -1, 2.0, math.inf, math.nan, "4", [4]]
 THREAD_APP = {
@@ -86,10 +83,7 @@ def test_unset_is_none_and_django_s_behaviour():
 
 
 def test_manage_py_check_fails_on_a_bad_value():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.projects.threadapp.settings"}
-    env["LIFESPAN_TEST_REQUEST_THREADS"] = "0"
-    command = [sys.executable, "manage.py", "check"]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = manage_py_check("tests.projects.threadapp.settings", LIFESPAN_TEST_REQUEST_THREADS="0")
     assert result.returncode == 1, result
     assert "?: (lifespan_signals.E030) LIFESPAN_SIGNALS_REQUEST_THREADS should be" in result.stderr
     assert "not 0." in result.stderr
