@@ -6,6 +6,7 @@ and polling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -97,10 +98,15 @@ def listening_ports(pgid: int) -> list[int]:
         try:
             if not proc.name.isdigit() or os.getpgid(int(proc.name)) != pgid:
                 continue
-            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+            fds = list((proc / "fd").iterdir())
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+        for fd in fds:
+            # One descriptor closed between the listing and the read (the server just hung up on
+            # a client) must not hide the others, the listening socket among them.
+            with contextlib.suppress(OSError):
+                if (link := os.readlink(fd)).startswith("socket:["):
+                    inodes.add(link[8:-1])
     ports = set()
     for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = row.split()

@@ -166,14 +166,12 @@ class ServerProcess:
 
     def wait_port(self, timeout: float = 20.0, count: int = 1) -> int:
         """The port of the ``count``-th report, once the server printed it."""
-        self._wait(lambda: len(self.ports()) >= count, timeout, f"report {count} of its port")
-        return self.ports()[count - 1]
+        return self._wait_ports(timeout, count)[count - 1]
 
     @property
     def base(self) -> str:
         """``http://127.0.0.1:<port>`` of the last port the server reported (waits for one)."""
-        self.wait_port()
-        return f"http://127.0.0.1:{self.ports()[-1]}"
+        return f"http://127.0.0.1:{self._wait_ports(20.0, 1)[-1]}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -248,6 +246,17 @@ class ServerProcess:
         return self.stdout() + self.stderr()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _wait_ports(self, timeout: float, count: int) -> list[int]:
+        """The ports reported, once there are ``count``: the reading that had them, not another."""
+        seen: list[int] = []
+
+        def reported() -> bool:
+            seen[:] = self.ports()
+            return len(seen) >= count
+
+        self._wait(reported, timeout, f"report {count} of its port")
+        return seen
 
     def _last_url(self, path: str) -> str | None:
         ports = self.ports()
