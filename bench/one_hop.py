@@ -17,7 +17,7 @@ the servers' CPU time per request (all processes of a server: gunicorn's work is
 - p7: uvicorn + the one-hop path vs uvicorn + Django's ``ASGIHandler``, sync view.
 
 uvicorn runs with ``--loop uvloop --http httptools`` (``uvicorn[standard]``).
-``python -m bench.one_hop upstream`` runs the 10 ms upstream; ``python -m bench.one_hop p10``
+The 10 ms upstream is ``python -m bench.upstream 0 0.010``; ``python -m bench.one_hop p10``
 prints the in-process figures as JSON.
 """
 
@@ -46,7 +46,6 @@ PYTHON = sys.executable
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 SETTINGS = {"DJANGO_SETTINGS_MODULE": "bench.settings_one_hop"}
-UPSTREAM_DELAY = 0.010
 
 # -- the project --------------------------------------------------------------------------
 
@@ -310,41 +309,8 @@ def _p10(requests: int = 6400, concurrent: int = 32) -> dict[str, list[float]]:
     return figures
 
 
-# -- the 10 ms upstream -------------------------------------------------------------------
-
-
-async def _upstream(delay: float) -> None:
-    """Like ``bench.upstream``, but each answer comes ``delay`` s after its request."""
-    from bench.upstream import RESPONSE
-
-    class Slow(asyncio.Protocol):
-        def __init__(self) -> None:
-            self.buffer = b""
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            self.transport = transport
-
-        def data_received(self, data: bytes) -> None:
-            *heads, self.buffer = (self.buffer + data).split(b"\r\n\r\n")
-            if heads:
-                loop.call_later(delay, self._answer, len(heads))
-
-        def _answer(self, count: int) -> None:
-            if not self.transport.is_closing():
-                self.transport.write(RESPONSE * count)
-
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Slow, "127.0.0.1", 0)
-    print(f"Listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["upstream"]:
-        asyncio.run(_upstream(UPSTREAM_DELAY))
-    elif sys.argv[1:] == ["p10"]:
+    if sys.argv[1:] == ["p10"]:
         print(json.dumps(_p10()))
     else:
-        sys.exit("usage: python -m bench.one_hop upstream | p10")
+        sys.exit("usage: python -m bench.one_hop p10")

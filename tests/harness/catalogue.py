@@ -238,10 +238,10 @@ GUNICORN_GTHREAD = Server(
     re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)"),
     requires=("gunicorn",),
 )
-# bench.one_hop's loopback upstream that answers each request after 10 ms.
+# The loopback upstream of bench.one_hop's p12: each answer 10 ms after its request.
 UPSTREAM_10MS = Server(
     "upstream-10ms",
-    lambda app, options: [PYTHON, "-m", "bench.one_hop", "upstream"],
+    lambda app, options: [PYTHON, "-m", "bench.upstream", "0", "0.010"],
     re.compile(r"Listening on 127\.0\.0\.1:(\d+)"),
 )
 
