@@ -30,12 +30,14 @@ _PUBLIC = {
     "LifespanASGIHandler": "lifespan_signals.asgi",
     "LifespanWrapper": "lifespan_signals.asgi",
     "LifespanCommand": "lifespan_signals.commands",
+    "LifespanFailed": "lifespan_signals.lifespan.driver",
 }
 
 __all__ = [
     "ClientConfigError",
     "LifespanASGIHandler",
     "LifespanCommand",
+    "LifespanFailed",
     "LifespanNotStarted",
     "LifespanWrapper",
     "StateKeyError",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from lifespan_signals.asgi import LifespanASGIHandler, LifespanWrapper, get_asgi_application
     from lifespan_signals.clients import ClientConfigError, UnknownClient
     from lifespan_signals.commands import LifespanCommand
+    from lifespan_signals.lifespan.driver import LifespanFailed
     from lifespan_signals.resources import register_resource
     from lifespan_signals.signals import asgi_shutdown, asgi_startup
     from lifespan_signals.state import LifespanNotStarted, StateKeyError, get_state

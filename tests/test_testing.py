@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -148,6 +149,20 @@ class LifespanTests(SimpleTestCase):
         ):
             async with lifespan():
                 pass
+
+    async def test_the_failure_is_named_where_users_import_it(self):
+        with (
+            connected(asgi_startup, boom),
+            self.assertLogs("lifespan_signals", "ERROR"),
+            self.assertRaises(LifespanFailed) as raised,
+        ):
+            async with lifespan():
+                pass
+        [last] = traceback.format_exception_only(raised.exception)
+        self.assertTrue(last.startswith("lifespan_signals.LifespanFailed: "), last)
+        import lifespan_signals
+
+        self.assertIs(lifespan_signals.LifespanFailed, LifespanFailed)
 
     async def test_the_blocks_error_wins_over_a_shutdown_failure(self):
         with (

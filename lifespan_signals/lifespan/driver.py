@@ -34,6 +34,9 @@ class LifespanFailed(RuntimeError):
     (so a command need not print it again).
     """
 
+    # Tracebacks (a server's log, a test's failure) name it where users import it, not here.
+    __module__ = "lifespan_signals"
+
     def __init__(
         self,
         message: str,
