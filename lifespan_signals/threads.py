@@ -11,6 +11,7 @@ request uses the thread until this one is over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib.metadata
 import itertools
@@ -192,7 +193,7 @@ class RequestThreads:
         connections before the process ends."""
         ending = list(self._ending)  # kept in self._ending, also if this wait is cancelled
         if ending:
-            await asyncio.to_thread(_join, [thread.thread for thread in ending], timeout)
+            await _joined([thread.thread for thread in ending], timeout)
         self._ending = [thread for thread in self._ending if thread.thread.is_alive()]
         if alive := [thread for thread in ending if thread.thread.is_alive()]:
             logger.warning(
@@ -205,10 +206,28 @@ class RequestThreads:
             )
 
 
-def _join(threads: list[threading.Thread], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+async def _joined(threads: list[threading.Thread], timeout: float) -> None:
+    """Join ``threads`` for ``timeout`` seconds at most, in a thread of its own.
+
+    Not in the loop's default executor: its threads may all be busy (``sync_to_async`` calls
+    with ``thread_sensitive=False``, a slow DNS lookup), and the wait would not even begin.
+    """
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    def done() -> None:
+        if not joined.done():  # not if the wait was cancelled
+            joined.set_result(None)
+
+    def join() -> None:
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(done)
+
+    threading.Thread(target=join, name="lifespan-signals-join", daemon=True).start()
+    await joined
 
 
 class _RequestExecutor(Executor):

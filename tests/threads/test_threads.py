@@ -6,7 +6,7 @@ import asyncio
 import math
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import django
 import pytest
@@ -223,6 +223,31 @@ def test_ended_gives_up_after_its_timeout_names_the_thread_and_waits_again_later
     assert "database connections may be closed only when the process ends" in record.getMessage()
     gate.set()
     async_to_sync(pool.ended)(5.0)  # still remembered
+    assert not stuck.thread.is_alive()
+
+
+def test_ended_keeps_its_timeout_when_the_loops_default_executor_is_busy(caplog):
+    pool = RequestThreads(1)
+    stuck = pool.acquire()
+    gate = threading.Event()
+    stuck.submit(gate.wait, 10)
+    pool.release(stuck)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = ThreadPoolExecutor(1)
+        loop.set_default_executor(busy)
+        held = loop.run_in_executor(None, gate.wait, 10)  # sync_to_async(thread_sensitive=False)
+        await asyncio.wait_for(pool.ended(0.2), 3)  # not until the executor frees
+        with pytest.raises(asyncio.TimeoutError):  # cancelled while it waits: nothing left behind
+            await asyncio.wait_for(pool.ended(5.0), 0.1)
+        gate.set()
+        await held
+
+    with caplog.at_level("WARNING", logger="lifespan_signals.threads"):
+        asyncio.run(main())
+    assert stuck.thread.name in caplog.records[0].getMessage()
+    async_to_sync(pool.ended)(5.0)
     assert not stuck.thread.is_alive()
 
 
