@@ -251,7 +251,7 @@ class OneHop:
         body = await _read_body(receive)
         if body is None:
             return  # the client left before the request was complete
-        thread = self.threads.acquire()
+        thread = self.threads.acquire(scope)
         request = _Request(asyncio.get_running_loop(), receive, thread.thread)
         reuse = False
         try:

@@ -67,7 +67,7 @@ class LifespanASGIHandler(LifespanApp, ASGIHandler):
         elif self.one_hop is not None:
             await self.one_hop(scope, receive, send)
         else:
-            thread = threads.acquire()
+            thread = threads.acquire(scope)
             try:
                 await threads.serve(thread, super().__call__(scope, receive, send))
             except BaseException:

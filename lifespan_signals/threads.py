@@ -67,6 +67,7 @@ class RequestThread(Executor):
         self._submitted = 0
         self._finished = 0
         self._shut = False
+        self.scope: dict[str, Any] | None = None  # the request it serves, for the logs
         self.thread = threading.Thread(
             target=self._work, name=f"lifespan-signals-request-{next(_names)}", daemon=True
         )
@@ -138,14 +139,18 @@ class RequestThreads:
     def __repr__(self) -> str:
         return f"<RequestThreads size={self.size} idle={len(self._idle)} open={self._open}>"
 
-    def acquire(self) -> RequestThread:
+    def acquire(self, scope: dict[str, Any] | None = None) -> RequestThread:
+        """A thread for the request of ``scope``."""
         try:
-            return self._idle.pop()  # the most recently used: its stack is warm
+            thread = self._idle.pop()  # the most recently used: its stack is warm
         except IndexError:
-            return RequestThread()
+            thread = RequestThread()
+        thread.scope = scope
+        return thread
 
     def release(self, thread: RequestThread, *, reuse: bool = True) -> None:
         if reuse and self._open and thread.idle and len(self._idle) < self.size:
+            thread.scope = None
             self._idle.append(thread)
         else:
             self._stop(thread)
@@ -202,8 +207,18 @@ class RequestThreads:
                 "ends.",
                 len(alive),
                 timeout,
-                ", ".join(thread.thread.name for thread in alive),
+                ", ".join(_described(thread) for thread in alive),
             )
+
+
+def _described(thread: RequestThread) -> str:
+    """``lifespan-signals-request-1, serving GET /path``: the thread, and its request if any."""
+    scope = thread.scope
+    if scope is None:
+        return thread.thread.name
+    query = scope.get("query_string", b"").decode("latin-1")
+    path = scope.get("path", "?") + (f"?{query}" if query else "")
+    return f"{thread.thread.name}, serving {scope.get('method', '?')} {path}"
 
 
 async def _joined(threads: list[threading.Thread], timeout: float) -> None:

@@ -60,7 +60,9 @@ off, or the default given.
 ``LIFESPAN_TEST_BAD_SETTING``
     badsettings: which bad ``LIFESPAN_SIGNALS_*`` setting of its ``BAD`` to set (unset: none).
 ``LIFESPAN_TEST_REQUEST_THREADS``
-    threadapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
+    threadapp, faultapp: the value of ``LIFESPAN_SIGNALS_REQUEST_THREADS`` (unset: None).
+``LIFESPAN_TEST_ONE_HOP=1``
+    faultapp: ``LIFESPAN_SIGNALS_ONE_HOP = True`` (with ``LIFESPAN_TEST_REQUEST_THREADS``).
 ``LIFESPAN_TEST_DATABASE``
     threadapp, onehopapp: a PostgreSQL unix-socket directory to use as the default database.
 ``LIFESPAN_TEST_DB_POOL=1``

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ import time
 import pytest
 
 from tests.harness.catalogue import LIFESPAN_DAPHNE, RUNASGI, RUNASGI_RELOAD
+from tests.harness.in_process import needs_request_threads
 from tests.harness.servers import alive, http_get, read_events, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -59,6 +61,26 @@ def test_sigterm_abandons_a_sync_view_past_the_graceful_timeout_and_exits(serve,
     assert took < BOUND, f"exited {took:.1f} s after SIGTERM:\n{output}"
     assert output.count(ABANDONED) == 1, output
     assert output.index(ABANDONED) < output.index("Lifespan shutdown complete")
+    assert kinds(events)[-1] == "shutdown"
+    assert "sync-slow-end" not in kinds(events)
+
+
+@needs_request_threads
+@pytest.mark.parametrize("one_hop", ["", "1"], ids=["request-threads", "one-hop"])
+def test_a_sync_view_on_a_request_thread_is_named_at_shutdown(serve, events, one_hop):
+    env = {"LIFESPAN_TEST_REQUEST_THREADS": "2", "LIFESPAN_TEST_ONE_HOP": one_hop}
+    proc = serve(RUNASGI, "--graceful-timeout", "1", settings=SETTINGS, env=env)
+    proc.wait_ready("/health/", TIMEOUT)
+    _request_in_background(proc.url(VIEW))
+    wait_until(lambda: "sync-slow-start" in kinds(events), TIMEOUT, "the sync view")
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait_exit(TIMEOUT)
+    took = time.monotonic() - stopped
+    output = proc.output()
+    assert code == 0, output
+    assert took < BOUND + 1, f"exited {took:.1f} s after SIGTERM:\n{output}"  # + the threads' 1 s
+    assert re.search(rf"lifespan-signals-request-\d+, serving GET {re.escape(VIEW)}\)", output)
     assert kinds(events)[-1] == "shutdown"
     assert "sync-slow-end" not in kinds(events)
 

@@ -36,3 +36,6 @@ if (_startup := env("LIFESPAN_SIGNALS_STARTUP_TIMEOUT")) is not None:
     LIFESPAN_SIGNALS_STARTUP_TIMEOUT = parse_timeout(_startup)
 if (_shutdown := env("LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT")) is not None:
     LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT = parse_timeout(_shutdown)
+if _threads := env("LIFESPAN_TEST_REQUEST_THREADS"):
+    LIFESPAN_SIGNALS_REQUEST_THREADS = int(_threads)
+    LIFESPAN_SIGNALS_ONE_HOP = bool(env("LIFESPAN_TEST_ONE_HOP"))
