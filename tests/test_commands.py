@@ -533,7 +533,7 @@ def test_run_of_a_lifespan_command_joins_the_running_lifespan(command, events):
     ("words", "message"),
     [
         (["run", "no_such_command"], "Unknown command: 'no_such_command'"),
-        (["run"], "Usage: manage.py lifespan [run COMMAND [ARGS...]]"),
+        (["run"], "'run' needs the command to run, as in 'run migrate'. Usage: manage.py"),
         (["sprint"], "Usage: manage.py lifespan [run COMMAND [ARGS...]]"),
         (["run", "lifespan"], "would start a second lifespan inside the first"),
     ],

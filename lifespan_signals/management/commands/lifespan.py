@@ -63,7 +63,11 @@ class Command(LifespanCommand):
         """The command that ``run COMMAND [ARGS...]`` names, loaded before startup runs."""
         if not words:
             return None
-        if words[0] != "run" or len(words) < 2:
+        if words == ["run"]:
+            raise CommandError(
+                f"'run' needs the command to run, as in 'run migrate'. Usage: {_USAGE}"
+            )
+        if words[0] != "run":
             raise CommandError(f"Unknown arguments {words!r}. Usage: {_USAGE}")
         name = words[1]
         app = get_commands().get(name)
