@@ -77,7 +77,7 @@ class LifespanCommand(BaseCommand):
         with sigterm_as_ctrl_c(), LoopThread() as loop:
             driver = self.lifespan_driver = self._driver()
             try:
-                loop.run(driver.startup())
+                loop.run(driver.startup(), abandons="lifespan startup, and the shutdown after it")
             except LifespanFailed as exc:
                 headline = "Lifespan startup failed, so the command did not run."
                 raise CommandError(exc.explain(headline)) from exc
@@ -114,7 +114,11 @@ class LifespanCommand(BaseCommand):
         if iscoroutinefunction(handle):
             return loop.run(handle(*args, **options), cancel_on_interrupt=True)
         with loop.as_main_event_loop():
-            return handle(*args, **options)
+            try:
+                return handle(*args, **options)
+            except KeyboardInterrupt:  # the first: the next one during shutdown exits at once
+                loop.interrupts += 1
+                raise
 
     def _driver(self) -> LifespanDriver:
         with command_errors():

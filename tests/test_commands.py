@@ -8,6 +8,7 @@ them) and whose shutdown receiver closes them, recording both in the events file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import io
 import json
@@ -280,6 +281,47 @@ def test_sigterm_during_startup_lets_it_finish_then_shuts_down(events):
     assert read_events(events)[-1]["clients"] == CLOSED
     assert "succeeded" not in stdout
     assert "Lifespan shutdown complete" in stderr
+
+
+HANGS_AT_SHUTDOWN = {"LIFESPAN_TEST_HANG": "shutdown", "LIFESPAN_SIGNALS_SHUTDOWN_TIMEOUT": "None"}
+FORCED = "Forced exit: abandoning lifespan shutdown."
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_signal_while_shutdown_hangs_exits_at_once(events, sig):
+    # The first ends the command; shutdown then hangs with no time limit; the second ends it all.
+    command = [sys.executable, "manage.py", "lifespan", "run", "shell", "-c",
+               "import time; time.sleep(60)"]  # fmt: skip
+    env = {"LIFESPAN_TEST_EVENTS": str(events), **HANGS_AT_SHUTDOWN}
+    with ServerProcess(command, settings="tests.projects.faultapp.settings", env=env) as process:
+        wait_until(lambda: "startup" in kinds(events), TIMEOUT, "startup")
+        process.send_signal(sig)
+        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "shutdown to begin")
+        process.send_signal(sig)
+        code = process.wait_exit(TIMEOUT)
+        stderr = process.stderr()
+    assert code == 1, stderr
+    assert stderr.rstrip().endswith(FORCED), stderr
+    assert "Lifespan shutdown complete" not in stderr  # abandoned: the hang never ended
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_signals_while_the_preflight_shutdown_hangs_the_second_exits_at_once(events):
+    command = [sys.executable, "manage.py", "lifespan"]
+    env = {"LIFESPAN_TEST_EVENTS": str(events), **HANGS_AT_SHUTDOWN}
+    with ServerProcess(command, settings="tests.projects.faultapp.settings", env=env) as process:
+        wait_until(lambda: "hang-start" in kinds(events), TIMEOUT, "shutdown to begin")
+        # Signals that arrive together count once: send until the process has heard two.
+        deadline = time.monotonic() + TIMEOUT
+        while process.returncode is None:
+            assert time.monotonic() < deadline, process.output()
+            process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: process.returncode is not None, 0.2, "the exit")
+        stderr = process.stderr()
+    assert process.returncode == 1, stderr
+    assert stderr.rstrip().endswith(FORCED), stderr
 
 
 # -- in process: other applications, settings, errors on both sides ----------------------------

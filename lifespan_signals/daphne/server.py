@@ -37,7 +37,7 @@ from twisted.internet.error import ReactorNotRunning
 from lifespan_signals.conf import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from lifespan_signals.daphne import drain
 from lifespan_signals.lifespan.driver import LifespanDriver, LifespanFailed, LifespanUnsupported
-from lifespan_signals.lifespan.host import backstop_timeouts
+from lifespan_signals.lifespan.host import backstop_timeouts, force_exit
 
 __all__ = ["LIFESPAN_MODES", "LifespanServer"]
 
@@ -175,8 +175,7 @@ class LifespanServer(Server):  # type: ignore[misc]  # daphne is untyped
             "shutting down": "lifespan shutdown",
         }.get(self.phase)
         if abandoned:
-            sys.stderr.write(f"Forced exit: abandoning {abandoned}.\n")
-            sys.stderr.flush()
+            force_exit(abandoned)
         os._exit(1)
 
     def _force_on_signal(self, signum: int, frame: object) -> None:

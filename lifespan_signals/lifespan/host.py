@@ -14,9 +14,10 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from asgiref.sync import SyncToAsync
 
@@ -64,10 +65,19 @@ def settings_backstops() -> tuple[float | None, float | None]:
     return backstop_timeouts(lifespan_settings.STARTUP_TIMEOUT, lifespan_settings.SHUTDOWN_TIMEOUT)
 
 
+def force_exit(abandons: str) -> NoReturn:
+    """Exit the process now (status 1), saying on stderr what is abandoned."""
+    sys.stderr.write(f"Forced exit: abandoning {abandons}.\n")
+    sys.stderr.flush()
+    os._exit(1)
+
+
 class LoopThread:
     """An event loop running in a daemon thread, for the lifespan and what runs on it."""
 
     def __init__(self) -> None:
+        #: The Ctrl+C (or SIGTERM, with sigterm_as_ctrl_c) heard so far, in run() or outside it.
+        self.interrupts = 0
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="lifespan-loop", daemon=True
@@ -89,11 +99,19 @@ class LoopThread:
         finally:
             self.loop.close()
 
-    def run(self, coroutine: Coroutine[Any, Any, _T], *, cancel_on_interrupt: bool = False) -> _T:
+    def run(
+        self,
+        coroutine: Coroutine[Any, Any, _T],
+        *,
+        cancel_on_interrupt: bool = False,
+        abandons: str = "lifespan shutdown",
+    ) -> _T:
         """Run ``coroutine`` in a task on the loop and wait until that task has ended.
 
         Ctrl+C while waiting cancels the task when ``cancel_on_interrupt``, else (startup,
         shutdown) lets it finish; either way the interrupt is raised once the task has ended.
+        A second Ctrl+C while startup or shutdown runs exits at once (status 1), saying on
+        stderr what it ``abandons``, as ``runasgi`` does.
         """
         ended: concurrent.futures.Future[_T] = concurrent.futures.Future()
         done = threading.Event()
@@ -119,6 +137,9 @@ class LoopThread:
                 done.wait()
             except KeyboardInterrupt as exc:
                 interrupted = exc
+                self.interrupts += 1
+                if not cancel_on_interrupt and self.interrupts > 1:
+                    force_exit(abandons)
                 if cancel_on_interrupt:
                     self.loop.call_soon_threadsafe(lambda: started and started[0].cancel())
                 continue
