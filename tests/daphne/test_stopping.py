@@ -46,17 +46,21 @@ def _request_in_background(url):
     return thread
 
 
-@pytest.mark.parametrize("server", [RUNASGI.param(), LIFESPAN_DAPHNE.param()])
-def test_sigterm_abandons_a_sync_view_past_the_graceful_timeout_and_exits(serve, server, events):
-    proc = serve(server, "--graceful-timeout", "1", settings=SETTINGS)
+def _sigterm_during_the_sync_view(proc, events):
+    """SIGTERM while the slow sync view runs: the exit code, the seconds to exit, the output."""
     proc.wait_ready("/health/", TIMEOUT)
     _request_in_background(proc.url(VIEW))
     wait_until(lambda: "sync-slow-start" in kinds(events), TIMEOUT, "the sync view")
     stopped = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code = proc.wait_exit(TIMEOUT)
-    took = time.monotonic() - stopped
-    output = proc.output()
+    return code, time.monotonic() - stopped, proc.output()
+
+
+@pytest.mark.parametrize("server", [RUNASGI.param(), LIFESPAN_DAPHNE.param()])
+def test_sigterm_abandons_a_sync_view_past_the_graceful_timeout_and_exits(serve, server, events):
+    proc = serve(server, "--graceful-timeout", "1", settings=SETTINGS)
+    code, took, output = _sigterm_during_the_sync_view(proc, events)
     assert code == 0, output
     assert took < BOUND, f"exited {took:.1f} s after SIGTERM:\n{output}"
     assert output.count(ABANDONED) == 1, output
@@ -70,14 +74,7 @@ def test_sigterm_abandons_a_sync_view_past_the_graceful_timeout_and_exits(serve,
 def test_a_sync_view_on_a_request_thread_is_named_at_shutdown(serve, events, one_hop):
     env = {"LIFESPAN_TEST_REQUEST_THREADS": "2", "LIFESPAN_TEST_ONE_HOP": one_hop}
     proc = serve(RUNASGI, "--graceful-timeout", "1", settings=SETTINGS, env=env)
-    proc.wait_ready("/health/", TIMEOUT)
-    _request_in_background(proc.url(VIEW))
-    wait_until(lambda: "sync-slow-start" in kinds(events), TIMEOUT, "the sync view")
-    stopped = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait_exit(TIMEOUT)
-    took = time.monotonic() - stopped
-    output = proc.output()
+    code, took, output = _sigterm_during_the_sync_view(proc, events)
     assert code == 0, output
     assert took < BOUND + 1, f"exited {took:.1f} s after SIGTERM:\n{output}"  # + the threads' 1 s
     assert re.search(rf"lifespan-signals-request-\d+, serving GET {re.escape(VIEW)}\)", output)

@@ -207,12 +207,18 @@ def test_ended_waits_for_the_stopped_threads_still_running_a_call():
     assert not kept.thread.is_alive()
 
 
-def test_ended_gives_up_after_its_timeout_names_the_thread_and_waits_again_later(caplog):
-    pool = RequestThreads(2)
+def _stopped_while_busy() -> tuple[RequestThreads, RequestThread, threading.Event]:
+    """A pool whose one thread was stopped while its call waits for ``gate``."""
+    pool = RequestThreads(1)
     stuck = pool.acquire()
     gate = threading.Event()
     stuck.submit(gate.wait, 10)
-    pool.release(stuck)
+    pool.release(stuck)  # not idle: stopped, not kept
+    return pool, stuck, gate
+
+
+def test_ended_gives_up_after_its_timeout_names_the_thread_and_waits_again_later(caplog):
+    pool, stuck, gate = _stopped_while_busy()
     started = time.monotonic()
     with caplog.at_level("WARNING", logger="lifespan_signals.threads"):
         async_to_sync(pool.ended)(0.2)
@@ -227,11 +233,7 @@ def test_ended_gives_up_after_its_timeout_names_the_thread_and_waits_again_later
 
 
 def test_ended_keeps_its_timeout_when_the_loops_default_executor_is_busy(caplog):
-    pool = RequestThreads(1)
-    stuck = pool.acquire()
-    gate = threading.Event()
-    stuck.submit(gate.wait, 10)
-    pool.release(stuck)
+    pool, stuck, gate = _stopped_while_busy()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
