@@ -116,6 +116,18 @@ def listening_ports(pgid: int) -> list[int]:
     return sorted(ports)
 
 
+def open_connections(port: int) -> int:
+    """The TCP connections to 127.0.0.1:``port`` that its server has not closed yet (Linux)."""
+    count = 0
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        address, local = fields[1].split(":")
+        # ESTABLISHED, or CLOSE_WAIT: the client hung up, the server has yet to.
+        if address == "0100007F" and int(local, 16) == port and fields[3] in ("01", "08"):
+            count += 1
+    return count
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie that nobody reaped yet does not)."""
     try:

@@ -24,7 +24,7 @@ from tests.harness.catalogue import (
     UVICORN,
     assert_clean,
 )
-from tests.harness.servers import get_json, read_events, wait_until
+from tests.harness.servers import get_json, open_connections, read_events, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, unix sockets")
 
@@ -74,8 +74,11 @@ def test_group_sends_from_async_and_sync_views_reach_the_consumer_then_pools_clo
         received = [receive_json(websocket), receive_json(websocket)]
         if server.name == "hypercorn":
             # Under Python 3.11, hypercorn stopping with a socket open prints a CancelledError
-            # traceback of asyncio's StreamReaderProtocol callback (with or without layers).
+            # traceback of asyncio's StreamReaderProtocol callback (with or without layers):
+            # stop it once it has closed every connection of ours.
             websocket.close()
+            port = proc.wait_port()
+            wait_until(lambda: open_connections(port) == 0, TIMEOUT, "hypercorn to close them")
         returncode = proc.stop(timeout=TIMEOUT)
         with pytest.raises(ConnectionClosed):
             websocket.recv(timeout=TIMEOUT)
